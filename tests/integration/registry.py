@@ -20,10 +20,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -32,8 +30,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 import requests
+
+from tests.integration.conftest import free_port, skip_or_fail
 
 REGISTRY_BINARY = "docker-registry"  # Debian package docker-registry (distribution 2.8)
 HTPASSWD_BINARY = "htpasswd"  # Debian package apache2-utils
@@ -45,20 +44,6 @@ MANIFEST_TYPES = ", ".join(
 )
 # Hop-by-hop headers (RFC 9110 7.6.1) are per connection: a proxy must not forward them.
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
-
-
-def unavailable(reason: str) -> None:
-    """Skip with a visible reason locally; fail in CI, which must provision what tests need."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must provide this: {reason}")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (the usual bind-to-0 trick; the race window is tiny)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def htpasswd_line(username: str, password: str) -> str:
@@ -127,11 +112,13 @@ class LocalRegistry:
 
 
 @contextlib.contextmanager
-def run_registry(workdir: Path, *, username: str, password: str, timeout: float = 20.0) -> Iterator[LocalRegistry]:
+def run_registry(
+    workdir: Path, *, username: str, password: str, timeout: float = 20.0
+) -> Iterator[LocalRegistry]:
     """Start ``docker-registry`` on a free loopback port with one htpasswd user; stop it on exit."""
     for binary, package in ((REGISTRY_BINARY, "docker-registry"), (HTPASSWD_BINARY, "apache2-utils")):
         if shutil.which(binary) is None:
-            unavailable(f"{binary} not found (apt-get install {package})")
+            skip_or_fail(f"{binary} not found (apt-get install {package})")
     root = workdir / "registry"
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "htpasswd").write_text(htpasswd_line(username, password) + "\n")
@@ -238,7 +225,7 @@ class FaultProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            def log_message(self, format: str, *args: object) -> None:
                 """Quiet: the proxy's own record in ``proxy.requests`` is what tests read."""
 
             def _read_body(self) -> bytes:
@@ -280,7 +267,9 @@ class FaultProxy:
                     data = response.read()
                     self.send_response(response.status, response.reason)
                     for key, value in response.getheaders():
-                        if key.lower() in HOP_BY_HOP or (key.lower() == "content-length" and self.command != "HEAD"):
+                        if key.lower() in HOP_BY_HOP or (
+                            key.lower() == "content-length" and self.command != "HEAD"
+                        ):
                             continue
                         self.send_header(key, value)
                     if self.command != "HEAD":

@@ -1,0 +1,601 @@
+"""The one configuration schema for the platform: every setting, its default and its limits.
+
+Settings come from, lowest precedence first:
+
+1. the defaults below (they reproduce the mission: ARM64, 200 GiB, ``/serverTime``, 300 s ...);
+2. a per-environment JSON file ``config/<name>.json`` chosen with ``-c config=<name>``;
+3. CDK context: the ``context`` block of ``cdk.json`` and ``-c key=value`` on the command line.
+
+Everything is validated once, at synth time, before anything reaches AWS. A bad value raises
+:class:`ConfigError` whose message has one line per problem naming the setting, the bad value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / "config"
+
+# Fargate task sizes (Linux): cpu units -> allowed memory MiB. Source: the ECS developer guide
+# "Task CPU and memory"; anything else is rejected by RegisterTaskDefinition at deploy time.
+FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# Ports used inside the all-in-one container by HBase/ZooKeeper and the collector/web admin
+# endpoints; the published ports must not collide with them.
+RESERVED_CONTAINER_PORTS = frozenset({2181, 16000, 16010, 16020, 16030, 8081, 6379})
+
+ECR_REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+SECURITY_GROUP_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d$")
+STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
+DNS_LABEL = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/%-]{0,1023}$")
+PINPOINT_ID = re.compile(r"^[a-zA-Z0-9._-]{1,24}$")
+HTTP_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Context keys that are not settings: CDK's own (feature flags carry '@' or ':'), and ours.
+NON_SETTING_CONTEXT_KEYS = frozenset({"config", "acknowledged-issue-numbers", "cli-telemetry"})
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; ``str(error)`` is one line per problem, ready to print."""
+
+
+def _split_list(value: Any) -> Any:
+    """``-c key=a,b`` and ``-c key='["a","b"]'`` both give a list; real lists pass through."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not a JSON list ({error.msg})") from None
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+def _none_if_empty(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip() == "" else value
+
+
+StrList = Annotated[list[str], BeforeValidator(_split_list)]
+OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
+
+
+def _pattern(name: str, value: str, pattern: re.Pattern[str], allowed: str) -> str:
+    if not pattern.fullmatch(value):
+        raise ValueError(f"allowed: {allowed}")
+    return value
+
+
+def validate_ecr_repository_name(value: str) -> str:
+    """ECR's repository-name rule; shared with scripts/push_image.py."""
+    if not 2 <= len(value) <= 256 or not ECR_REPOSITORY_NAME.fullmatch(value):
+        raise ValueError(
+            "allowed: 2-256 chars of lowercase letters, digits and . _ - (not leading/trailing), "
+            "optionally namespaced with /"
+        )
+    return value
+
+
+def validate_image_tag(value: str) -> str:
+    if not IMAGE_TAG.fullmatch(value):
+        raise ValueError("allowed: 1-128 chars of letters, digits, _ . - (not starting with . or -)")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"allowed: an IPv4 CIDR with host bits zero, e.g. 10.0.0.0/16 ({error})") from None
+    if network.prefixlen == 0:
+        raise ValueError("allowed: a CIDR narrower than /0 (no ingress from the whole internet)")
+    return str(network)
+
+
+class PlatformConfig(BaseModel):
+    """Every setting of the platform. Field descriptions feed the README's reference table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # --- identity / environment -------------------------------------------------------------
+    stack_name: str = Field("PinpointOnFargate", description="CloudFormation stack name (1-128 chars).")
+    name_prefix: str = Field(
+        "pinpoint",
+        description="Prefix of named resources (cluster, service, log groups); 1-20 lowercase chars.",
+    )
+    account: OptionalStr = Field(
+        None, description="AWS account id; default: the CLI's (CDK_DEFAULT_ACCOUNT). Needed with vpc_id."
+    )
+    region: OptionalStr = Field(None, description="AWS region; default: the CLI's (CDK_DEFAULT_REGION).")
+
+    # --- network -------------------------------------------------------------------------------
+    vpc_id: OptionalStr = Field(
+        None, description="Use this existing VPC (vpc-...) instead of creating one; needs account+region."
+    )
+    vpc_cidr: str = Field("10.40.0.0/16", description="CIDR of the new VPC (/16 to /24).")
+    max_azs: int = Field(2, ge=2, le=3, description="Availability zones of the new VPC (2-3).")
+    nat_gateways: int = Field(
+        1, ge=1, le=3, description="NAT gateways of the new VPC (1-3, at most max_azs); 1 keeps cost down."
+    )
+
+    # --- Pinpoint task -----------------------------------------------------------------------
+    cpu_architecture: Literal["ARM64", "X86_64"] = Field("ARM64", description="Fargate CPU architecture.")
+    cpu: int = Field(
+        4096, description="Task CPU units; a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)."
+    )
+    memory_mib: int = Field(
+        16384, description="Task memory (MiB); must be a Fargate size for the chosen cpu."
+    )
+    ephemeral_storage_gib: int = Field(
+        200, ge=21, le=200, description="Task ephemeral storage (GiB, 21-200); holds HBase data."
+    )
+    stop_timeout_seconds: int = Field(
+        120, ge=30, le=120, description="Grace between SIGTERM and SIGKILL (30-120 s; HBase flushes in it)."
+    )
+    web_port: int = Field(8080, ge=1, le=65535, description="Pinpoint web port (the ALB target).")
+    collector_agent_port: int = Field(9991, ge=1, le=65535, description="Collector gRPC agent+metadata port.")
+    collector_stat_port: int = Field(9992, ge=1, le=65535, description="Collector gRPC stat port.")
+    collector_span_port: int = Field(9993, ge=1, le=65535, description="Collector gRPC span port.")
+    hbase_ttl_days: int = Field(
+        30, ge=1, le=3650, description="Retention of trace/stat data in HBase (days, 1-3650)."
+    )
+    log_retention_days: int = Field(
+        30, description="CloudWatch Logs retention (days; a value CloudWatch accepts)."
+    )
+    container_insights: Literal["enabled", "enhanced", "disabled"] = Field(
+        "enabled", description="ECS Container Insights level for the cluster."
+    )
+
+    # --- image source ------------------------------------------------------------------------
+    image_source: Literal["asset", "ecr"] = Field(
+        "asset",
+        description="asset: cdk deploy builds images/pinpoint and pushes it; ecr: use image_repository:image_tag.",
+    )
+    image_repository: str = Field(
+        "pinpoint-all-in-one", description="ECR repository for image_source=ecr and make push-image."
+    )
+    image_tag: OptionalStr = Field(
+        None, description="Image tag for image_source=ecr (immutable; 'latest' is refused)."
+    )
+    image_build_args: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra docker build args for the asset build (e.g. download mirrors).",
+    )
+    ecr_keep_images: int = Field(
+        10, ge=1, le=1000, description="make push-image: lifecycle policy keeps this many images (1-1000)."
+    )
+
+    # --- service discovery / collector -------------------------------------------------------
+    namespace_name: str = Field("pinpoint.local", description="Cloud Map namespace for Service Connect.")
+    collector_dns_name: str = Field(
+        "pinpoint", description="Service Connect client DNS name of the collector (one DNS label)."
+    )
+    service_connect_idle_timeout_seconds: int = Field(
+        3600,
+        ge=0,
+        le=86400,
+        description="Idle timeout of collector connections via Service Connect (s; 0 disables).",
+    )
+    collector_allowed_cidrs: StrList = Field(
+        default_factory=list, description="Extra CIDRs allowed into the collector ports (never /0)."
+    )
+    collector_allowed_security_group_ids: StrList = Field(
+        default_factory=list, description="Extra security groups allowed into the collector ports."
+    )
+
+    # --- load balancer -----------------------------------------------------------------------
+    web_allowed_cidrs: StrList = Field(
+        default_factory=list,
+        description="CIDRs allowed to the internal ALB; empty means the VPC's CIDR only (never /0).",
+    )
+    web_allowed_security_group_ids: StrList = Field(
+        default_factory=list, description="Security groups allowed to the internal ALB."
+    )
+    certificate_arn: OptionalStr = Field(
+        None, description="ACM certificate ARN: adds HTTPS on 443 and redirects HTTP to it."
+    )
+    health_check_path: str = Field("/serverTime", description="ALB target health-check path.")
+    health_check_grace_seconds: int = Field(
+        300, ge=0, le=7200, description="ECS health-check grace period (0-7200 s) while HBase starts."
+    )
+
+    # --- agent distribution ------------------------------------------------------------------
+    agent_mount_path: str = Field(
+        "/pinpoint-agent", description="Where application containers mount the agent access point."
+    )
+    agent_profile: Literal["release", "local"] = Field(
+        "release", description="Pinpoint agent profile activated in the bundle."
+    )
+    agent_sampling_percent: float = Field(
+        100.0, gt=0, le=100, description="Share of transactions the agent traces (0 < p <= 100)."
+    )
+    agent_excluded_urls: StrList = Field(
+        default_factory=lambda: ["/", "/actuator/prometheus"],
+        description="URL paths the agent does not trace.",
+    )
+    agent_recorded_headers: StrList = Field(
+        default_factory=lambda: ["Origin", "Referer", "User-Agent"],
+        description="HTTP request headers recorded on traces (avoid secrets such as tokens).",
+    )
+    agent_download_base_url: str = Field(
+        "https://github.com/pinpoint-apm/pinpoint/releases/download",
+        description="Where the deploy fetches the pinned agent release (a mirror for air-gapped setups).",
+    )
+
+    # --- sample application ------------------------------------------------------------------
+    sample_app_enabled: bool = Field(False, description="Deploy a sample Java service wired to the agent.")
+    sample_app_name: str = Field(
+        "sample-app", description="Pinpoint applicationName of the sample service (1-24 of a-zA-Z0-9._-)."
+    )
+    sample_app_cpu: int = Field(512, description="Sample service task CPU units (a Fargate size).")
+    sample_app_memory_mib: int = Field(1024, description="Sample service task memory (MiB, Fargate size).")
+
+    # --- field validators ----------------------------------------------------------------------
+    @field_validator("stack_name")
+    @classmethod
+    def _stack_name(cls, value: str) -> str:
+        return _pattern(
+            "stack_name", value, STACK_NAME, "1-128 letters, digits and -, starting with a letter"
+        )
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _name_prefix(cls, value: str) -> str:
+        return _pattern(
+            "name_prefix",
+            value,
+            NAME_PREFIX,
+            "1-20 lowercase letters, digits and single hyphens, "
+            "starting with a letter (derived names must fit the ALB's 32-char limit)",
+        )
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        return None if value is None else _pattern("account", value, ACCOUNT_ID, "12 digits")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return None if value is None else _pattern("region", value, REGION, "an AWS region such as eu-west-1")
+
+    @field_validator("vpc_id")
+    @classmethod
+    def _vpc_id(cls, value: str | None) -> str | None:
+        return (
+            None
+            if value is None
+            else _pattern("vpc_id", value, VPC_ID, "vpc- followed by 8 or 17 hex digits")
+        )
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_cidr(cls, value: str) -> str:
+        cidr = _cidr(value)
+        if not 16 <= ipaddress.IPv4Network(cidr).prefixlen <= 24:
+            raise ValueError("allowed: a prefix length from /16 to /24")
+        return cidr
+
+    @field_validator("collector_allowed_cidrs", "web_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        return [_cidr(value) for value in values]
+
+    @field_validator("collector_allowed_security_group_ids", "web_allowed_security_group_ids")
+    @classmethod
+    def _security_groups(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not SECURITY_GROUP_ID.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not a security group id; allowed: sg- followed by 8 or 17 hex digits"
+                )
+        return values
+
+    @field_validator("cpu", "sample_app_cpu")
+    @classmethod
+    def _cpu(cls, value: int) -> int:
+        if value not in FARGATE_CPU_MEMORY:
+            raise ValueError(f"allowed: {', '.join(map(str, FARGATE_CPU_MEMORY))}")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _log_retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("image_repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return validate_ecr_repository_name(value)
+
+    @field_validator("image_tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value == "latest":
+            raise ValueError(
+                "allowed: an immutable tag such as a git sha; 'latest' would not redeploy on change"
+            )
+        return validate_image_tag(value)
+
+    @field_validator("image_build_args")
+    @classmethod
+    def _build_args(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not BUILD_ARG_NAME.fullmatch(name):
+                raise ValueError(f"build arg name {name!r} is invalid; allowed: letters, digits and _")
+        return value
+
+    @field_validator("namespace_name")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return _pattern("namespace_name", value, DNS_NAME, "a lowercase DNS name such as pinpoint.local")
+
+    @field_validator("collector_dns_name")
+    @classmethod
+    def _collector_dns(cls, value: str) -> str:
+        return _pattern("collector_dns_name", value, DNS_LABEL, "one lowercase DNS label (1-63 chars)")
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _certificate(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _pattern(
+            "certificate_arn", value, ACM_CERTIFICATE_ARN, "arn:aws:acm:<region>:<account>:certificate/<id>"
+        )
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        return _pattern(
+            "health_check_path", value, URL_PATH, "an absolute URL path (starts with /, max 1024 chars)"
+        )
+
+    @field_validator("agent_mount_path")
+    @classmethod
+    def _mount_path(cls, value: str) -> str:
+        if not re.fullmatch(r"^/[A-Za-z0-9._/-]{1,200}$", value) or value.rstrip("/") in {
+            "",
+            "/proc",
+            "/sys",
+            "/dev",
+        }:
+            raise ValueError(
+                "allowed: an absolute container path of letters, digits, . _ - /, not a system path"
+            )
+        return value.rstrip("/")
+
+    @field_validator("agent_excluded_urls")
+    @classmethod
+    def _excluded(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not URL_PATH.fullmatch(value) or "," in value:
+                raise ValueError(f"{value!r} is not a URL path; allowed: absolute paths without commas")
+        return values
+
+    @field_validator("agent_recorded_headers")
+    @classmethod
+    def _headers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not HTTP_HEADER_NAME.fullmatch(value):
+                raise ValueError(f"{value!r} is not an HTTP header name")
+        return values
+
+    @field_validator("agent_download_base_url")
+    @classmethod
+    def _download_url(cls, value: str) -> str:
+        if not re.fullmatch(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%/-]*)?$", value):
+            raise ValueError("allowed: an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("sample_app_name")
+    @classmethod
+    def _app_name(cls, value: str) -> str:
+        return _pattern(
+            "sample_app_name", value, PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"
+        )
+
+    # --- cross-field rules ---------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _cross_field(self) -> PlatformConfig:
+        _check_task_size("memory_mib", self.cpu, self.memory_mib)
+        _check_task_size("sample_app_memory_mib", self.sample_app_cpu, self.sample_app_memory_mib)
+        ports = {
+            "web_port": self.web_port,
+            "collector_agent_port": self.collector_agent_port,
+            "collector_stat_port": self.collector_stat_port,
+            "collector_span_port": self.collector_span_port,
+        }
+        seen: dict[int, str] = {}
+        for key, port in ports.items():
+            if port in RESERVED_CONTAINER_PORTS:
+                raise _SettingError(
+                    key,
+                    port,
+                    f"it is used inside the container; allowed: any port except {sorted(RESERVED_CONTAINER_PORTS)}",
+                )
+            if port in seen:
+                raise _SettingError(key, port, f"it is already used by {seen[port]}; allowed: distinct ports")
+            seen[port] = key
+        if self.nat_gateways > self.max_azs:
+            raise _SettingError("nat_gateways", self.nat_gateways, f"allowed: 1 to max_azs ({self.max_azs})")
+        if self.image_source == "ecr" and self.image_tag is None:
+            raise _SettingError(
+                "image_tag", None, "image_source=ecr needs a tag, e.g. the one make push-image printed"
+            )
+        if self.vpc_id and not (self.account and self.region):
+            raise _SettingError(
+                "vpc_id",
+                self.vpc_id,
+                "looking up a VPC needs account and region (set them, or CDK_DEFAULT_* via a profile)",
+            )
+        return self
+
+    # --- derived values ------------------------------------------------------------------------
+    @property
+    def collector_ports(self) -> tuple[int, int, int]:
+        return (self.collector_agent_port, self.collector_stat_port, self.collector_span_port)
+
+
+class _SettingError(ValueError):
+    """A cross-field problem attributed to one setting (reported like a field error)."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        super().__init__(allowed)
+        self.key, self.value, self.allowed = key, value, allowed
+
+
+def _check_task_size(key: str, cpu: int, memory: int) -> None:
+    allowed = FARGATE_CPU_MEMORY.get(cpu, ())
+    if memory not in allowed:
+        low, high = allowed[0], allowed[-1]
+        step = allowed[1] - allowed[0]
+        raise _SettingError(key, memory, f"allowed with cpu={cpu}: {low}-{high} in steps of {step}")
+
+
+SETTING_NAMES = frozenset(PlatformConfig.model_fields)
+
+
+def _format_error(key: str, value: Any, message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    if not message.startswith("allowed"):
+        message = f"allowed: {message}" if "allowed" not in message else message
+    return f"Invalid setting {key}={value!r}: {message}"
+
+
+def parse_settings(raw: Mapping[str, Any]) -> PlatformConfig:
+    """Validate raw settings (already merged); raise ConfigError with one line per problem."""
+    unknown = sorted(set(raw) - SETTING_NAMES)
+    if unknown:
+        lines = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
+            hint = f"did you mean {close[0]}?" if close else "see the README's configuration reference"
+            lines.append(f"Unknown setting {key}={raw[key]!r}: {hint}")
+        raise ConfigError("\n".join(lines))
+    try:
+        return PlatformConfig.model_validate(dict(raw))
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            context_error = (problem.get("ctx") or {}).get("error")
+            if isinstance(context_error, _SettingError):
+                lines.append(_format_error(context_error.key, context_error.value, context_error.allowed))
+                continue
+            key = str(problem["loc"][0]) if problem["loc"] else "?"
+            value = raw.get(key, problem.get("input"))
+            lines.append(_format_error(key, value, problem["msg"]))
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _is_setting_key(key: str) -> bool:
+    return "@" not in key and ":" not in key and key not in NON_SETTING_CONTEXT_KEYS
+
+
+def load_environment_file(name: str, config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise ConfigError(f"Invalid setting config={name!r}: allowed: a file name in config/ without .json")
+    path = config_dir / f"{name}.json"
+    if not path.exists():
+        choices = ", ".join(sorted(p.stem for p in config_dir.glob("*.json"))) or "none"
+        raise ConfigError(
+            f"Invalid setting config={name!r}: no {path.name} in {config_dir} (available: {choices})"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"Invalid setting config={name!r}: {path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Invalid setting config={name!r}: {path} must hold a JSON object of settings")
+    return data
+
+
+def merge_settings(context: Mapping[str, Any], config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
+    """Defaults < config/<name>.json < CDK context (cdk.json ``context`` and ``-c``)."""
+    merged: dict[str, Any] = {}
+    environment = context.get("config")
+    if environment:
+        merged.update(load_environment_file(str(environment), config_dir))
+    merged.update({key: value for key, value in context.items() if _is_setting_key(key)})
+    return merged
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    cdk_json: Path = REPO_ROOT / "cdk.json",
+    config_dir: Path = CONFIG_DIR,
+) -> PlatformConfig:
+    """Load the config outside CDK (scripts): cdk.json context, then ``overrides`` on top."""
+    context: dict[str, Any] = {}
+    if cdk_json.exists():
+        context.update(json.loads(cdk_json.read_text()).get("context", {}))
+    context.update(overrides or {})
+    return parse_settings(merge_settings(context, config_dir))
+
+
+# ALB access logging and other region-specific wiring need a concrete region at synth time. When
+# neither the settings nor the CLI (profile/env) name one, `make synth` still works offline for
+# this region; `make deploy` always has one from the credentials' profile.
+FALLBACK_REGION = "us-east-1"
+
+
+def resolve_environment(config: PlatformConfig, environ: Mapping[str, str] | None = None) -> PlatformConfig:
+    """Fill account/region from the CDK CLI's CDK_DEFAULT_* when not set explicitly."""
+    environ = os.environ if environ is None else environ
+    account = config.account or environ.get("CDK_DEFAULT_ACCOUNT") or None
+    region = config.region or environ.get("CDK_DEFAULT_REGION") or FALLBACK_REGION
+    return parse_settings({**config.model_dump(exclude_defaults=True), "account": account, "region": region})
+
+
+def config_from_app_context(node: Any, config_dir: Path = CONFIG_DIR) -> PlatformConfig:
+    """Load the config inside a CDK app from its node's context (cdk.json + ``-c``)."""
+    context = dict(node.get_all_context())
+    return parse_settings(merge_settings(context, config_dir))

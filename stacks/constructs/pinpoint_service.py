@@ -1,0 +1,152 @@
+"""The Pinpoint all-in-one Fargate service: task definition, Service Connect, security group.
+
+One task runs HBase, the collector and the web. HBase is a single writer on the task's
+ephemeral storage, so the service never runs two tasks at once (min 0 % / max 100 %).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct
+
+from stacks.config import PlatformConfig
+from stacks.constructs.log_groups import log_group
+from stacks.constructs.pinpoint_image import pinpoint_container_image
+
+CONTAINER_NAME = "pinpoint"
+WEB_PORT_NAME = "web"
+# Port-mapping names and Cloud Map discovery names must be unique; the client DNS name is shared.
+COLLECTOR_PORT_NAMES = ("collector-agent", "collector-stat", "collector-span")
+
+
+def container_environment(config: PlatformConfig) -> dict[str, str]:
+    """The image's runtime settings (see images/pinpoint/README.md for each variable)."""
+    return {
+        "WEB_PORT": str(config.web_port),
+        "COLLECTOR_GRPC_AGENT_PORT": str(config.collector_agent_port),
+        "COLLECTOR_GRPC_STAT_PORT": str(config.collector_stat_port),
+        "COLLECTOR_GRPC_SPAN_PORT": str(config.collector_span_port),
+        "HBASE_TTL_SECONDS": str(config.hbase_ttl_days * 86400),
+        # Leave room for the JVMs' off-heap use: the entrypoint splits this between HBase,
+        # collector and web.
+        "CONTAINER_MEMORY_MIB": str(config.memory_mib),
+    }
+
+
+class PinpointService(Construct):
+    """Exposes ``service``, ``task_definition``, ``security_group`` and ``container``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        cluster: ecs.ICluster,
+        namespace: servicediscovery.INamespace,
+        subnets: ec2.SubnetSelection,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.collector_ports = config.collector_ports
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "TaskDefinition",
+            cpu=config.cpu,
+            memory_limit_mib=config.memory_mib,
+            ephemeral_storage_gib=config.ephemeral_storage_gib,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.of(config.cpu_architecture),
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+        )
+        logs = log_group(self, "Logs", config=config)
+        self.container = self.task_definition.add_container(
+            CONTAINER_NAME,
+            image=pinpoint_container_image(self, config),
+            essential=True,
+            environment=container_environment(config),
+            stop_timeout=Duration.seconds(config.stop_timeout_seconds),
+            logging=ecs.LogDrivers.aws_logs(stream_prefix="pinpoint", log_group=logs),
+            port_mappings=[
+                ecs.PortMapping(container_port=config.web_port, name=WEB_PORT_NAME),
+                *(
+                    ecs.PortMapping(container_port=port, name=name)  # no app protocol: plain TCP
+                    for name, port in zip(COLLECTOR_PORT_NAMES, config.collector_ports, strict=True)
+                ),
+            ],
+            health_check=ecs.HealthCheck(
+                # CMD (not CMD-SHELL): the configured path never passes through a shell.
+                command=[
+                    "CMD",
+                    "curl",
+                    "-fsS",
+                    "-o",
+                    "/dev/null",
+                    f"http://127.0.0.1:{config.web_port}{config.health_check_path}",
+                ],
+                interval=Duration.seconds(30),
+                timeout=Duration.seconds(5),
+                retries=10,
+                start_period=Duration.seconds(300),
+            ),
+        )
+        # The seed's gotcha: tasks fail to start when the execution role cannot create its log
+        # group (awslogs-create-group). Grant it, scoped to this service's log group only.
+        self.task_definition.add_to_execution_role_policy(
+            iam.PolicyStatement(actions=["logs:CreateLogGroup"], resources=[logs.log_group_arn])
+        )
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=cluster.vpc,
+            description="Pinpoint all-in-one task: web from the ALB, gRPC from agents",
+            allow_all_outbound=False,
+        )
+        # Image pulls (ECR, S3), CloudWatch Logs and the ECS/Service Connect agents are HTTPS.
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
+
+        service_connect_logs = log_group(self, "ServiceConnectLogs", config=config)
+        idle = Duration.seconds(config.service_connect_idle_timeout_seconds)
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            service_name=f"{config.name_prefix}-all-in-one",
+            desired_count=1,
+            min_healthy_percent=0,
+            max_healthy_percent=100,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            health_check_grace_period=Duration.seconds(config.health_check_grace_seconds),
+            assign_public_ip=False,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            service_connect_configuration=ecs.ServiceConnectProps(
+                namespace=namespace.namespace_arn,
+                log_driver=ecs.LogDrivers.aws_logs(
+                    stream_prefix="service-connect", log_group=service_connect_logs
+                ),
+                services=[
+                    ecs.ServiceConnectService(
+                        port_mapping_name=name,
+                        discovery_name=f"{config.collector_dns_name}-{name.removeprefix('collector-')}",
+                        dns_name=config.collector_dns_name,
+                        port=port,
+                        # TCP has no per-request timeout, so the agents' long-lived gRPC streams
+                        # are never cut at 15 s; the idle timeout is set on purpose.
+                        idle_timeout=idle,
+                    )
+                    for name, port in zip(COLLECTOR_PORT_NAMES, config.collector_ports, strict=True)
+                ],
+            ),
+        )
+
+    def allow_collector_from(self, peer: ec2.IPeer, description: str) -> None:
+        """Open the three collector gRPC ports (and nothing else) to ``peer``."""
+        for port in self.collector_ports:
+            self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), description)

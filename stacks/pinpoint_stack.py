@@ -1,0 +1,119 @@
+"""The platform stack: composes one construct per capability; no logic of its own."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Environment, Stack
+from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
+
+from stacks.config import PlatformConfig
+from stacks.constructs.agent_volume import AgentVolume
+from stacks.constructs.cluster import PinpointCluster
+from stacks.constructs.load_balancer import WebLoadBalancer
+from stacks.constructs.network import Network
+from stacks.constructs.pinpoint_service import PinpointService
+from stacks.nag import acknowledge
+
+
+class PinpointStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            stack_name=config.stack_name,
+            env=Environment(account=config.account, region=config.region),
+            description="Pinpoint APM (HBase + collector + web) on ECS Fargate - pinpoint-on-fargate",
+        )
+        network = Network(self, "Network", config=config)
+        cluster = PinpointCluster(self, "Cluster", config=config, vpc=network.vpc)
+        pinpoint = PinpointService(
+            self,
+            "Pinpoint",
+            config=config,
+            cluster=cluster.cluster,
+            namespace=cluster.namespace,
+            subnets=network.private_subnets,
+        )
+        web = WebLoadBalancer(
+            self,
+            "Web",
+            config=config,
+            vpc=network.vpc,
+            vpc_cidr=network.cidr,
+            subnets=network.private_subnets,
+            service=pinpoint.service,
+        )
+
+        # Application services join this group: it may reach the collector and mount the agent.
+        self.application_security_group = ec2.SecurityGroup(
+            self,
+            "ApplicationSecurityGroup",
+            vpc=network.vpc,
+            description="Attach to services that run the Pinpoint agent",
+        )
+        pinpoint.allow_collector_from(self.application_security_group, "Pinpoint agents")
+        for cidr in config.collector_allowed_cidrs:
+            pinpoint.allow_collector_from(ec2.Peer.ipv4(cidr), "Pinpoint agents (configured CIDR)")
+        for group_id in config.collector_allowed_security_group_ids:
+            pinpoint.allow_collector_from(
+                ec2.Peer.security_group_id(group_id), "Pinpoint agents (configured group)"
+            )
+
+        agent_volume = AgentVolume(
+            self, "AgentVolume", config=config, vpc=network.vpc, subnets=network.private_subnets
+        )
+        agent_volume.allow_mount_from(self.application_security_group, "Agent mounts from applications")
+
+        self.network, self.cluster, self.pinpoint, self.web, self.agent_volume = (
+            network,
+            cluster,
+            pinpoint,
+            web,
+            agent_volume,
+        )
+        self._outputs(config)
+        self._acknowledge_findings()
+
+    def _outputs(self, config: PlatformConfig) -> None:
+        outputs = {
+            "WebUrl": (self.web.url, "Pinpoint web (internal ALB)"),
+            "CollectorDnsName": (config.collector_dns_name, "Service Connect DNS name agents use"),
+            "CollectorPorts": (",".join(map(str, config.collector_ports)), "agent+metadata, stat, span"),
+            "NamespaceName": (config.namespace_name, "Service Connect namespace apps must join"),
+            "NamespaceArn": (self.cluster.namespace.namespace_arn, "Service Connect namespace ARN"),
+            "ClusterName": (self.cluster.cluster.cluster_name, "ECS cluster"),
+            "AgentFileSystemId": (self.agent_volume.file_system.file_system_id, "EFS holding the agent"),
+            "AgentAccessPointId": (
+                self.agent_volume.access_point.access_point_id,
+                "EFS access point to mount",
+            ),
+            "AgentMountPolicyArn": (
+                self.agent_volume.mount_policy.managed_policy_arn,
+                "Attach to app task roles for a read-only agent mount",
+            ),
+            "ApplicationSecurityGroupId": (
+                self.application_security_group.security_group_id,
+                "Attach to app services: collector + EFS access",
+            ),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
+
+    def _acknowledge_findings(self) -> None:
+        acknowledge(
+            self.pinpoint.task_definition,
+            "AwsSolutions::AwsSolutions-ECS2",
+            "The environment holds only ports, the memory size and the HBase TTL; no secrets.",
+        )
+        acknowledge(
+            self.pinpoint.task_definition.obtain_execution_role(),
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of the "
+            "execution role is scoped to this stack's repository and log groups.",
+        )
+        acknowledge(
+            self.web.access_log_bucket,
+            "AwsSolutions::AwsSolutions-S1",
+            "This bucket only receives the ALB's access logs; logging its own accesses to another bucket "
+            "would need a second bucket with the same finding.",
+        )
