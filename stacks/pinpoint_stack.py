@@ -12,7 +12,6 @@ from stacks.constructs.cluster import PinpointCluster
 from stacks.constructs.load_balancer import WebLoadBalancer
 from stacks.constructs.network import Network
 from stacks.constructs.pinpoint_service import PinpointService
-from stacks.nag import acknowledge
 
 
 class PinpointStack(Stack):
@@ -72,7 +71,6 @@ class PinpointStack(Stack):
             agent_volume,
         )
         self._outputs(config)
-        self._acknowledge_findings()
 
     def _outputs(self, config: PlatformConfig) -> None:
         outputs = {
@@ -98,22 +96,3 @@ class PinpointStack(Stack):
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
-
-    def _acknowledge_findings(self) -> None:
-        acknowledge(
-            self.pinpoint.task_definition,
-            "AwsSolutions::AwsSolutions-ECS2",
-            "The environment holds only ports, the memory size and the HBase TTL; no secrets.",
-        )
-        acknowledge(
-            self.pinpoint.task_definition.obtain_execution_role(),
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of the "
-            "execution role is scoped to this stack's repository and log groups.",
-        )
-        acknowledge(
-            self.web.access_log_bucket,
-            "AwsSolutions::AwsSolutions-S1",
-            "This bucket only receives the ALB's access logs; logging its own accesses to another bucket "
-            "would need a second bucket with the same finding.",
-        )

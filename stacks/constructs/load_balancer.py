@@ -11,6 +11,7 @@ from constructs import Construct
 
 from stacks.config import PlatformConfig
 from stacks.constructs.pinpoint_service import CONTAINER_NAME
+from stacks.nag import acknowledge
 
 
 class WebLoadBalancer(Construct):
@@ -50,6 +51,12 @@ class WebLoadBalancer(Construct):
         )
         self.access_log_bucket = self._access_log_bucket(config)
         self.load_balancer.log_access_logs(self.access_log_bucket)
+        acknowledge(
+            self.access_log_bucket,
+            "AwsSolutions::AwsSolutions-S1",
+            "This bucket only receives the ALB's access logs; logging its own accesses to another bucket "
+            "would need a second bucket with the same finding.",
+        )
 
         target_group = elbv2.ApplicationTargetGroup(
             self,

@@ -16,6 +16,7 @@ from constructs import Construct
 from stacks.config import PlatformConfig
 from stacks.constructs.log_groups import log_group
 from stacks.constructs.pinpoint_image import pinpoint_container_image
+from stacks.nag import acknowledge
 
 CONTAINER_NAME = "pinpoint"
 WEB_PORT_NAME = "web"
@@ -144,6 +145,18 @@ class PinpointService(Construct):
                     for name, port in zip(COLLECTOR_PORT_NAMES, config.collector_ports, strict=True)
                 ],
             ),
+        )
+
+        acknowledge(
+            self.task_definition,
+            "AwsSolutions::AwsSolutions-ECS2",
+            "The environment holds only ports, the memory size and the HBase TTL; no secrets.",
+        )
+        acknowledge(
+            self.task_definition.obtain_execution_role(),
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of the "
+            "execution role is scoped to this stack's repository and log groups.",
         )
 
     def allow_collector_from(self, peer: ec2.IPeer, description: str) -> None:
