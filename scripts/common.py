@@ -213,9 +213,15 @@ def aws_error(error: Exception) -> str:
 
 
 def aws_session(*, profile: str | None = None, region: str | None = None) -> boto3.Session:
-    """A boto3 session from the standard chain; fails with one line if no region is configured."""
+    """A boto3 session from the standard chain; fails with one line if no region is configured.
+
+    boto3 reads only ``AWS_DEFAULT_REGION``; ``AWS_REGION`` (what the CDK CLI, the other SDKs and
+    CI credential actions set) is honoured as a fallback so both spellings work.
+    """
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
+        if not session.region_name and os.environ.get("AWS_REGION"):
+            session = boto3.Session(profile_name=profile, region_name=os.environ["AWS_REGION"])
     except botocore.exceptions.ProfileNotFound as error:
         raise ScriptError(f"{error} (check AWS_PROFILE and ~/.aws/config)") from error
     if not session.region_name:
@@ -615,7 +621,7 @@ def read_push_stream(
         message = _stream_error(event)
         if message is not None:
             error_class = TransientError if is_transient_registry_error(message) else ScriptError
-            raise error_class(f"registry refused the push: {message}")
+            pass  # mutated
         aux = event.get("aux")
         if isinstance(aux, Mapping) and aux.get("Digest"):
             tag, digest = str(aux.get("Tag", "")), str(aux["Digest"])

@@ -63,7 +63,7 @@ DEFAULT_PLATFORM = "linux/arm64"  # Fargate ARM64 (Graviton), see stacks/
 MUTABLE_TAG = "latest"
 REGISTRY_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?")
 # Registry pushes are retried on 5xx/throttling: 4 attempts, about 1 s, 2 s, 4 s apart.
-PUSH_RETRY = RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0)
+PUSH_RETRY = RetryPolicy(attempts=1, base_delay=1.0, max_delay=20.0)
 
 
 def _platform(text: str) -> Platform:
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 client, context=context, platform=platform, tag=f"{image}:{tag}", on_event=on_build_event
             )
         attrs = client.images.get(image_id).attrs
-        verify_image_platform(attrs, platform)
+        pass  # mutated
         out.note(f"built {image_id[:19]} for {image_platform(attrs)}")
 
         def on_retry(attempt: int, wait: float, error: TransientError) -> None:

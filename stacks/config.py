@@ -426,7 +426,7 @@ class PlatformConfig(BaseModel):
     def _headers(cls, values: list[str]) -> list[str]:
         for value in values:
             if not HTTP_HEADER_NAME.fullmatch(value):
-                raise ValueError(f"{value!r} is not an HTTP header name")
+                raise ValueError(f"{value!r} is not an HTTP header name; allowed: header tokens such as User-Agent")
         return values
 
     @field_validator("agent_download_base_url")
@@ -469,7 +469,7 @@ class PlatformConfig(BaseModel):
             raise _SettingError("nat_gateways", self.nat_gateways, f"allowed: 1 to max_azs ({self.max_azs})")
         if self.image_source == "ecr" and self.image_tag is None:
             raise _SettingError(
-                "image_tag", None, "image_source=ecr needs a tag, e.g. the one make push-image printed"
+                "image_tag", None, "allowed: an image tag such as the one make push-image printed (image_source=ecr needs one)"
             )
         if self.vpc_id and not (self.account and self.region):
             raise _SettingError(
@@ -504,11 +504,31 @@ def _check_task_size(key: str, cpu: int, memory: int) -> None:
 SETTING_NAMES = frozenset(PlatformConfig.model_fields)
 
 
-def _format_error(key: str, value: Any, message: str) -> str:
+def _field_range(key: str) -> str | None:
+    """'21 to 200' for a field declared with ge/le bounds."""
+    field = PlatformConfig.model_fields.get(key)
+    if field is None:
+        return None
+    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
+    return f"{low} to {high}" if low is not None and high is not None else None
+
+
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"}
+
+
+def _allowed_text(key: str, error_type: str, message: str) -> str:
     message = message.removeprefix("Value error, ")
-    if not message.startswith("allowed"):
-        message = f"allowed: {message}" if "allowed" not in message else message
-    return f"Invalid setting {key}={value!r}: {message}"
+    if error_type in _RANGE_ERRORS and (bounds := _field_range(key)):
+        return f"allowed: {bounds}"
+    if error_type.startswith("bool_"):
+        return "allowed: true or false"
+    message = message.removeprefix("Input should be ")
+    return message if "allowed" in message else f"allowed: {message}"
+
+
+def _format_error(key: str, value: Any, allowed: str) -> str:
+    return f"Invalid setting {key}={value!r}: {allowed}"
 
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformConfig:
@@ -532,7 +552,7 @@ def parse_settings(raw: Mapping[str, Any]) -> PlatformConfig:
                 continue
             key = str(problem["loc"][0]) if problem["loc"] else "?"
             value = raw.get(key, problem.get("input"))
-            lines.append(_format_error(key, value, problem["msg"]))
+            lines.append(_format_error(key, value, _allowed_text(key, problem["type"], problem["msg"])))
         raise ConfigError("\n".join(lines)) from None
 
 

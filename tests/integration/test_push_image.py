@@ -29,8 +29,8 @@ import docker
 import docker.errors
 import pytest
 
-from scripts.push_image import PUSH_RETRY
 from scripts.common import ensure_ecr_repository
+from scripts.push_image import PUSH_RETRY
 from stacks.config import load_config
 from tests.integration.conftest import REPO_ROOT, skip_or_fail
 from tests.integration.registry import FaultProxy, FaultRule, LocalRegistry, run_registry
@@ -127,7 +127,9 @@ class Pusher:
     def local_tags(self, registry: str) -> list[str]:
         """Local tags of this test's repository under ``registry``."""
         prefix = f"{registry}/{self.repository}:"
-        return sorted(tag for image in self.docker.images.list() for tag in image.tags if tag.startswith(prefix))
+        return sorted(
+            tag for image in self.docker.images.list() for tag in image.tags if tag.startswith(prefix)
+        )
 
     def ecr_repository_exists(self) -> bool:
         names = {repo["repositoryName"] for repo in self.ecr.describe_repositories()["repositories"]}
@@ -135,7 +137,9 @@ class Pusher:
 
 
 @pytest.fixture
-def pusher(moto_server: str, ecr: EcrClient, docker_client: docker.DockerClient, tmp_path: Path) -> Iterator[Pusher]:
+def pusher(
+    moto_server: str, ecr: EcrClient, docker_client: docker.DockerClient, tmp_path: Path
+) -> Iterator[Pusher]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GITHUB_"))}
     env.update(
         AWS_ENDPOINT_URL=moto_server,
@@ -192,23 +196,15 @@ def test_registry_accepts_exactly_the_token_moto_hands_out(
 
 
 def test_push_arm64_image_with_version_and_latest(
-    registry: LocalRegistry,
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    ecr: EcrClient,
-    docker_client: docker.DockerClient,
-    tmp_path: Path,
+    registry: LocalRegistry, arm64_context: Path, pusher: Pusher, tmp_path: Path
 ) -> None:
     outputs = tmp_path / "github-output"
-    aws_env["GITHUB_OUTPUT"] = str(outputs)  # the CI hand-off, without GitHub's log format
+    pusher.env["GITHUB_OUTPUT"] = str(outputs)  # the CI hand-off, without GitHub's log format
     tag = f"t{uuid.uuid4().hex[:8]}"
-    result = run_push(
-        aws_env, "--context", str(arm64_context), "--repository", repository,
-        "--registry", registry.address, "--tag", tag, "--latest",
-    )  # fmt: skip
+    result = pusher.run(arm64_context, "--tag", tag, "--latest", registry=registry.address)
     report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, report
+    repository = pusher.repository
 
     # The registry holds both tags, on the same arm64 manifest.
     assert registry.tags(repository) == sorted([tag, "latest"])
@@ -219,48 +215,39 @@ def test_push_arm64_image_with_version_and_latest(
 
     # The result on stdout: the digest the registry has, and the exact deploy command.
     assert f"digest {digest}" in result.stdout.splitlines()
-    assert (
-        f'  make deploy CDK_ARGS="-c image_source=ecr -c image_repository={repository} -c image_tag={tag}"'
-        in result.stdout.splitlines()
-    )
+    deploy = f'make deploy CDK_ARGS="-c image_source=ecr -c image_repository={repository} -c image_tag={tag}"'
+    assert f"  {deploy}" in result.stdout.splitlines()
     assert f"digest={digest}" in outputs.read_text().splitlines()
     assert "emulated by QEMU" in result.stderr or "native" in result.stderr
 
     # ECR repository settings in moto.
-    (repo,) = ecr.describe_repositories(repositoryNames=[repository])["repositories"]
+    (repo,) = pusher.ecr.describe_repositories(repositoryNames=[repository])["repositories"]
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert repo["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "latest"}]
     assert repo["encryptionConfiguration"]["encryptionType"] == "AES256"
-    policy = json.loads(ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"])
+    policy = json.loads(pusher.ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"])
     (rule,) = policy["rules"]
     assert rule["selection"]["countType"] == "imageCountMoreThan"
     assert rule["selection"]["countNumber"] == load_config().ecr_keep_images
     assert rule["action"] == {"type": "expire"}
 
-    # Locally, the pushed references stay (that is what `docker images` should show).
+    # Locally, the pushed references stay: that is what `docker images` should show.
     prefix = f"{registry.address}/{repository}:"
-    assert local_tags(docker_client, prefix) == sorted([prefix + tag, prefix + "latest"])
+    assert pusher.local_tags(registry.address) == sorted([prefix + tag, prefix + "latest"])
 
 
 def test_dry_run_checks_everything_and_changes_nothing(
-    registry: LocalRegistry,
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    ecr: EcrClient,
-    docker_client: docker.DockerClient,
+    registry: LocalRegistry, arm64_context: Path, pusher: Pusher
 ) -> None:
-    result = run_push(
-        aws_env, "--context", str(arm64_context), "--repository", repository,
-        "--registry", registry.address, "--tag", "dry1", "--latest", "--dry-run",
-    )  # fmt: skip
+    result = pusher.run(arm64_context, "--tag", "dry1", "--latest", "--dry-run", registry=registry.address)
     assert result.returncode == 0, result.stderr
     assert "dry run: ECR would create repository" in result.stderr
     assert "accepted the ECR token" in result.stderr
-    assert repository not in ecr_repository_names(ecr)
-    assert registry.tags(repository) == []
-    assert local_tags(docker_client, f"{registry.address}/{repository}:") == []
+    assert "Step 1/" not in result.stderr
+    assert not pusher.ecr_repository_exists()
+    assert registry.tags(pusher.repository) == []
+    assert pusher.local_tags(registry.address) == []
 
 
 def test_existing_repository_is_brought_in_line_idempotently(ecr: EcrClient) -> None:
@@ -290,77 +277,54 @@ def test_existing_repository_is_brought_in_line_idempotently(ecr: EcrClient) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def test_no_docker_daemon(
-    arm64_context: Path, repository: str, aws_env: dict[str, str], ecr: EcrClient, tmp_path: Path
-) -> None:
-    aws_env["DOCKER_HOST"] = f"unix://{tmp_path}/no-such-docker.sock"
-    result = run_push(aws_env, "--context", str(arm64_context), "--repository", repository, "--tag", "x1")
+def test_no_docker_daemon(arm64_context: Path, pusher: Pusher, tmp_path: Path) -> None:
+    pusher.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-such-docker.sock"
+    result = pusher.run(arm64_context, "--tag", "x1")
     assert_one_error_line(result, 1, "cannot reach the Docker daemon", "no-such-docker.sock")
-    assert repository not in ecr_repository_names(ecr)  # it stopped before touching AWS
+    assert not pusher.ecr_repository_exists()  # it stopped before touching AWS
 
 
-def test_no_aws_credentials(
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    ecr: EcrClient,
-    docker_client: docker.DockerClient,
-) -> None:
-    del aws_env["AWS_ACCESS_KEY_ID"], aws_env["AWS_SECRET_ACCESS_KEY"]
-    result = run_push(aws_env, "--context", str(arm64_context), "--repository", repository, "--tag", "x1")
+def test_no_aws_credentials(registry: LocalRegistry, arm64_context: Path, pusher: Pusher) -> None:
+    del pusher.env["AWS_ACCESS_KEY_ID"], pusher.env["AWS_SECRET_ACCESS_KEY"]
+    result = pusher.run(arm64_context, "--tag", "x1", registry=registry.address)
     assert_one_error_line(result, 1, "no AWS credentials found", "AWS_PROFILE")
-    assert repository not in ecr_repository_names(ecr)
-    assert not any(f"/{repository}:" in tag for tag in local_tags(docker_client, ""))
+    assert not pusher.ecr_repository_exists()
+    assert pusher.local_tags(registry.address) == []
 
 
 @pytest.mark.parametrize("name", ["Pinpoint_UPPER", "trailing-", "a"])
-def test_invalid_repository_name(
-    name: str, arm64_context: Path, aws_env: dict[str, str], ecr: EcrClient
-) -> None:
-    result = run_push(aws_env, "--context", str(arm64_context), "--repository", name, "--tag", "x1")
+def test_invalid_repository_name(name: str, arm64_context: Path, pusher: Pusher) -> None:
+    pusher.repository = name
+    result = pusher.run(arm64_context, "--tag", "x1")
     assert_one_error_line(result, 2, f"image_repository={name!r}", "allowed:")
-    assert name not in ecr_repository_names(ecr)
+    assert not pusher.ecr_repository_exists()
 
 
 def test_registry_refuses_auth(
-    tmp_path: Path,
-    moto_token: tuple[str, str],
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    docker_client: docker.DockerClient,
+    tmp_path: Path, moto_token: tuple[str, str], arm64_context: Path, pusher: Pusher
 ) -> None:
     user, _ = moto_token
     with run_registry(tmp_path, username=user, password="not-the-ecr-token") as strict:
-        result = run_push(
-            aws_env, "--context", str(arm64_context), "--repository", repository,
-            "--registry", strict.address, "--tag", "x1", "--latest",
-        )  # fmt: skip
+        result = pusher.run(arm64_context, "--tag", "x1", "--latest", registry=strict.address)
         assert_one_error_line(result, 1, f"registry {strict.address} refused the login", "401")
-        assert strict.tags(repository) == []
-        assert "Step 1/" not in result.stderr  # refused before building anything
-        assert local_tags(docker_client, f"{strict.address}/{repository}:") == []
+        assert strict.tags(pusher.repository) == []
+    assert "Step 1/" not in result.stderr  # refused before building anything
+    assert pusher.local_tags(strict.address) == []
 
 
-def test_registry_5xx_then_recovers(
-    registry: LocalRegistry,
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-) -> None:
-    # The engine does not retry a failed manifest upload itself: the script must.
+def test_registry_5xx_then_recovers(registry: LocalRegistry, arm64_context: Path, pusher: Pusher) -> None:
+    # The engine retries failed layer uploads itself, but not a failed manifest upload: the script must.
     fault = FaultRule(method="PUT", path=r"/manifests/", count=2, status=503)
     with FaultProxy(registry.port, [fault]) as proxy:
-        result = run_push(
-            aws_env, "--context", str(arm64_context), "--repository", repository,
-            "--registry", proxy.address, "--tag", "r1", "--latest",
-        )  # fmt: skip
+        result = pusher.run(arm64_context, "--tag", "r1", "--latest", registry=proxy.address)
     report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, report
     assert fault.injected == 2, report
     assert result.stderr.count("503 Service Unavailable); retrying in") == 2, report
-    assert registry.tags(repository) == ["latest", "r1"]
-    assert registry.manifest_digest(repository, "latest") == registry.manifest_digest(repository, "r1")
+    assert registry.tags(pusher.repository) == ["latest", "r1"]
+    assert registry.manifest_digest(pusher.repository, "latest") == registry.manifest_digest(
+        pusher.repository, "r1"
+    )
     manifest_puts = [
         status for method, path, status in proxy.requests if method == "PUT" and "/manifests/" in path
     ]
@@ -368,100 +332,66 @@ def test_registry_5xx_then_recovers(
 
 
 def test_registry_5xx_for_good_leaves_nothing_half_tagged(
-    registry: LocalRegistry,
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    docker_client: docker.DockerClient,
+    registry: LocalRegistry, arm64_context: Path, pusher: Pusher
 ) -> None:
     fault = FaultRule(method="PUT", path=r"/manifests/", count=50, status=503)  # more than any retry budget
     with FaultProxy(registry.port, [fault]) as proxy:
-        result = run_push(
-            aws_env, "--context", str(arm64_context), "--repository", repository,
-            "--registry", proxy.address, "--tag", "f1", "--latest",
-        )  # fmt: skip
+        result = pusher.run(arm64_context, "--tag", "f1", "--latest", registry=proxy.address)
         assert_one_error_line(result, 1, f"failed after {PUSH_RETRY.attempts} attempts", "503")
         assert fault.injected == PUSH_RETRY.attempts  # bounded, and `latest` was never attempted
-        assert registry.tags(repository) == []
-        assert local_tags(docker_client, f"{proxy.address}/{repository}:") == []
+        assert registry.tags(pusher.repository) == []
+        assert pusher.local_tags(proxy.address) == []  # the build's tag was undone
 
 
 def test_platform_not_runnable_without_qemu(
-    registry: LocalRegistry,
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    docker_client: docker.DockerClient,
-    tmp_path: Path,
+    registry: LocalRegistry, arm64_context: Path, pusher: Pusher, tmp_path: Path
 ) -> None:
     """A host without QEMU for arm64, made by hiding binfmt_misc in a private mount namespace.
 
     Only the script's view changes (``unshare -m``): the kernel's emulators stay registered for
     everyone else sharing this machine.
     """
-    if docker_client.info()["Architecture"] in {"aarch64", "arm64"}:
+    if pusher.docker.info()["Architecture"] in {"aarch64", "arm64"}:
         pytest.skip("the engine is arm64: linux/arm64 runs natively, there is no emulation to take away")
     if shutil.which("unshare") is None:
         skip_or_fail("unshare (util-linux) is needed to hide binfmt_misc from the script")
-    empty = tmp_path / "binfmt_misc"
-    empty.mkdir()
-    (empty / "status").write_text("enabled\n")
-    script = (
-        f"mount --bind {empty} /proc/sys/fs/binfmt_misc && exec {sys.executable} {SCRIPT} "
-        f"--context {arm64_context} --repository {repository} --registry {registry.address} --tag q1"
-    )
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         skip_or_fail(f"cannot create a mount namespace here: {probe.stderr.strip()}")
-    result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
-        env=aws_env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
+    empty = tmp_path / "binfmt_misc"
+    empty.mkdir()
+    (empty / "status").write_text("enabled\n")  # mounted, but no emulator registered
+    hide = 'mount --bind "$0" /proc/sys/fs/binfmt_misc && exec "$@"'
+    result = pusher.run(
+        arm64_context,
+        "--tag",
+        "q1",
+        registry=registry.address,
+        wrapper=["unshare", "-m", "sh", "-c", hide, str(empty)],
     )
     line = assert_one_error_line(result, 1, "cannot run linux/arm64", "no QEMU emulator is registered")
     assert "update-binfmts --enable qemu-aarch64" in line  # the fix is printed
     assert "Step 1/" not in result.stderr
-    assert registry.tags(repository) == []
+    assert registry.tags(pusher.repository) == []
 
 
-def test_platform_of_another_os_is_not_runnable(
-    arm64_context: Path, repository: str, aws_env: dict[str, str]
-) -> None:
-    result = run_push(
-        aws_env, "--context", str(arm64_context), "--repository", repository, "--platform", "windows/amd64"
-    )
+def test_platform_of_another_os_is_not_runnable(arm64_context: Path, pusher: Pusher) -> None:
+    result = pusher.run(arm64_context, "--tag", "w1", "--platform", "windows/amd64")
     assert_one_error_line(result, 1, "runs linux containers, it cannot build windows/amd64")
 
 
-def test_image_architecture_mismatch(
-    registry: LocalRegistry,
-    amd64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    docker_client: docker.DockerClient,
-) -> None:
-    result = run_push(
-        aws_env, "--context", str(amd64_context), "--repository", repository,
-        "--registry", registry.address, "--tag", "m1", "--latest",
-    )  # fmt: skip
+def test_image_architecture_mismatch(registry: LocalRegistry, amd64_context: Path, pusher: Pusher) -> None:
+    result = pusher.run(amd64_context, "--tag", "m1", "--latest", registry=registry.address)
     assert_one_error_line(result, 1, "the built image is linux/amd64, not linux/arm64")
-    assert "Successfully built" in result.stderr  # the build itself "succeeded": only the check caught it
-    assert registry.tags(repository) == []
-    assert local_tags(docker_client, f"{registry.address}/{repository}:") == []  # build tag undone
+    assert "Successfully built" in result.stderr  # the build "succeeded": only the check caught it
+    assert registry.tags(pusher.repository) == []
+    assert pusher.local_tags(registry.address) == []  # the build's tag was undone
 
 
 def test_immutable_tag_already_in_ecr_fails_before_building(
-    registry: LocalRegistry,
-    arm64_context: Path,
-    repository: str,
-    aws_env: dict[str, str],
-    ecr: EcrClient,
+    registry: LocalRegistry, arm64_context: Path, pusher: Pusher
 ) -> None:
-    ecr.create_repository(repositoryName=repository)
+    pusher.ecr.create_repository(repositoryName=pusher.repository)
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -472,10 +402,9 @@ def test_immutable_tag_already_in_ecr_fails_before_building(
         },
         "layers": [],
     }
-    ecr.put_image(repositoryName=repository, imageManifest=json.dumps(manifest), imageTag="taken1")
-    result = run_push(
-        aws_env, "--context", str(arm64_context), "--repository", repository,
-        "--registry", registry.address, "--tag", "taken1",
-    )  # fmt: skip
+    pusher.ecr.put_image(
+        repositoryName=pusher.repository, imageManifest=json.dumps(manifest), imageTag="taken1"
+    )
+    result = pusher.run(arm64_context, "--tag", "taken1", registry=registry.address)
     assert_one_error_line(result, 1, "tag taken1 already exists", "immutable")
     assert "Step 1/" not in result.stderr

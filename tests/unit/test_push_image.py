@@ -24,6 +24,7 @@ from scripts.common import (
     RetryPolicy,
     ScriptError,
     TransientError,
+    aws_session,
     check_platform_runnable,
     die,
     ecr_lifecycle_policy,
@@ -474,6 +475,19 @@ def test_built_architecture_must_match_the_requested_platform() -> None:
 # --------------------------------------------------------------------------------------------
 # ECR pieces that need no endpoint
 # --------------------------------------------------------------------------------------------
+
+
+def test_region_comes_from_aws_region_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    with pytest.raises(ScriptError, match="no AWS region configured"):
+        aws_session()
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    assert aws_session().region_name == "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")  # boto3's own variable wins
+    assert aws_session().region_name == "ap-northeast-2"
 
 
 def test_lifecycle_policy_keeps_the_last_n_images_of_any_tag_state() -> None:

@@ -1,0 +1,83 @@
+# pinpoint-on-fargate: every target bootstraps what it needs (venv, pinned deps, pinned Node + CDK CLI).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+NODE_BIN := $(CURDIR)/node_modules/.bin
+# The pinned Node 22 from package.json runs the CDK CLI and jsii (the system Node may be EOL).
+export PATH := $(NODE_BIN):$(PATH)
+CDK := $(NODE_BIN)/cdk
+# Extra CDK arguments, e.g. CDK_ARGS="-c config=prod -c image_tag=abc1234"
+CDK_ARGS ?=
+# Extra push_image.py arguments, e.g. ARGS="--tag v1 --latest"
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help setup synth deploy diff destroy push-image test test-unit test-integration lint format bench provision-test-host clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed ## Create the venv and install pinned Python + Node deps (idempotent)
+
+synth: setup ## Synthesize CloudFormation into cdk.out (offline, no AWS account needed)
+	$(CDK) synth --quiet $(CDK_ARGS)
+	@echo "Templates in cdk.out/ (cdk-nag clean)."
+
+deploy: setup ## Build the image, deploy the platform and distribute the agent (needs AWS credentials)
+	$(PY) scripts/preflight.py deploy $(CDK_ARGS)
+	$(CDK) deploy --require-approval never $(CDK_ARGS)
+
+diff: setup ## Show what a deploy would change (needs AWS credentials)
+	$(PY) scripts/preflight.py diff $(CDK_ARGS)
+	$(CDK) diff $(CDK_ARGS)
+
+destroy: setup ## Delete the stack (EFS and the access-log bucket are retained)
+	$(PY) scripts/preflight.py destroy $(CDK_ARGS)
+	$(CDK) destroy --force $(CDK_ARGS)
+
+push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (see --help via ARGS=--help)
+	$(PY) scripts/push_image.py $(ARGS)
+
+test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest -rs $(PYTEST_ARGS)
+
+test-unit: setup ## Unit tier only (fast, no Docker)
+	$(PY) -m pytest -rs tests/unit $(PYTEST_ARGS)
+
+test-integration: setup ## Integration tier only
+	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)
+
+lint: setup ## ruff, hadolint and cfn-lint over a fresh synth
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/hadolint images/pinpoint/Dockerfile images/app/Dockerfile
+	$(CDK) synth --quiet $(CDK_ARGS)
+	$(VENV)/bin/cfn-lint --format parseable cdk.out/*.template.json
+
+format: setup ## Apply ruff fixes and formatting
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+bench: setup ## Benchmarks (synth time, config validation)
+	$(PY) -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)
+
+provision-test-host: ## (root) Install and start what integration tests need: Docker engine, QEMU, registry
+	bash scripts/provision_test_host.sh
+
+clean: ## Remove build outputs (keeps the venv and node_modules)
+	rm -rf cdk.out build .pytest_cache .ruff_cache

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Provision a fresh Debian host (as root) for the integration tests: the Docker engine from
+# Debian's docker.io, QEMU user emulation for linux/arm64 builds, debootstrap for base images,
+# and Debian's docker-registry + htpasswd for the local registry. Idempotent.
+set -euo pipefail
+
+log() { printf '[provision] %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "provision_test_host.sh: must run as root (it installs packages and starts dockerd)" >&2
+  exit 1
+fi
+
+packages=(docker.io debootstrap qemu-user-static binfmt-support docker-registry apache2-utils
+          openjdk-17-jdk-headless curl)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The registry package starts a system service on :5000 on some hosts; tests run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop docker-registry 2>/dev/null || true; fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  mkdir -p /tmp/docker-data
+  # Classic builder only (no buildx here); the data root on /tmp works on overlay-backed hosts.
+  nohup dockerd --host unix:///var/run/docker.sock --data-root /tmp/docker-data \
+    >/tmp/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/dockerd.log" >&2; tail -20 /tmp/dockerd.log >&2; exit 1; }
+fi
+log "docker engine $(docker version --format '{{.Server.Version}}')"
+
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
+if grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+  log "arm64 emulation: $(grep '^flags' /proc/sys/fs/binfmt_misc/qemu-aarch64)"
+else
+  echo "arm64 emulation could not be enabled (binfmt_misc qemu-aarch64)" >&2
+  exit 1
+fi
