@@ -621,7 +621,7 @@ def read_push_stream(
         message = _stream_error(event)
         if message is not None:
             error_class = TransientError if is_transient_registry_error(message) else ScriptError
-            pass  # mutated
+            raise error_class(f"registry refused the push: {message}")
         aux = event.get("aux")
         if isinstance(aux, Mapping) and aux.get("Digest"):
             tag, digest = str(aux.get("Tag", "")), str(aux["Digest"])

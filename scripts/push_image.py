@@ -34,6 +34,7 @@ from scripts.common import (  # noqa: E402
     EXIT_USAGE,
     LocalTags,
     Platform,
+    PushResult,
     Reporter,
     RetryPolicy,
     ScriptError,
@@ -63,7 +64,7 @@ DEFAULT_PLATFORM = "linux/arm64"  # Fargate ARM64 (Graviton), see stacks/
 MUTABLE_TAG = "latest"
 REGISTRY_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?")
 # Registry pushes are retried on 5xx/throttling: 4 attempts, about 1 s, 2 s, 4 s apart.
-PUSH_RETRY = RetryPolicy(attempts=1, base_delay=1.0, max_delay=20.0)
+PUSH_RETRY = RetryPolicy(attempts=4, base_delay=1.0, max_delay=20.0)
 
 
 def _platform(text: str) -> Platform:
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     local = LocalTags(client)
+    pushed: PushResult | None = None
     try:
         local.claim(f"{image}:{tag}")
         with out.build_progress() as on_build_event:
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 client, context=context, platform=platform, tag=f"{image}:{tag}", on_event=on_build_event
             )
         attrs = client.images.get(image_id).attrs
-        pass  # mutated
+        verify_image_platform(attrs, platform)
         out.note(f"built {image_id[:19]} for {image_platform(attrs)}")
 
         def on_retry(attempt: int, wait: float, error: TransientError) -> None:
@@ -264,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         for reference in local.rollback():
             out.note(f"undid local tag {reference}")
+        if pushed is not None:
+            out.warn(f"{image}:{tag} was pushed ({pushed.digest}); {MUTABLE_TAG} was not moved")
         raise
+    assert pushed is not None  # for type checkers: the try block either pushed or raised
 
     set_ci_output("image", f"{image}:{tag}")
     set_ci_output("digest", pushed.digest)

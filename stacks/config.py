@@ -426,7 +426,9 @@ class PlatformConfig(BaseModel):
     def _headers(cls, values: list[str]) -> list[str]:
         for value in values:
             if not HTTP_HEADER_NAME.fullmatch(value):
-                raise ValueError(f"{value!r} is not an HTTP header name; allowed: header tokens such as User-Agent")
+                raise ValueError(
+                    f"{value!r} is not an HTTP header name; allowed: header tokens such as User-Agent"
+                )
         return values
 
     @field_validator("agent_download_base_url")
@@ -469,7 +471,9 @@ class PlatformConfig(BaseModel):
             raise _SettingError("nat_gateways", self.nat_gateways, f"allowed: 1 to max_azs ({self.max_azs})")
         if self.image_source == "ecr" and self.image_tag is None:
             raise _SettingError(
-                "image_tag", None, "allowed: an image tag such as the one make push-image printed (image_source=ecr needs one)"
+                "image_tag",
+                None,
+                "allowed: an image tag such as the one make push-image printed (image_source=ecr needs one)",
             )
         if self.vpc_id and not (self.account and self.region):
             raise _SettingError(

@@ -103,6 +103,7 @@ class Pusher:
     env: dict[str, str]
     docker: docker.DockerClient
     ecr: EcrClient
+    root: Path  # scratch directory of the test
 
     def argv(self, context: Path, *args: str, registry: str | None = None) -> list[str]:
         options = ["--context", str(context), "--repository", self.repository]
@@ -151,7 +152,13 @@ def pusher(
         AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
         AWS_EC2_METADATA_DISABLED="true",
     )
-    user = Pusher(repository=f"it-{uuid.uuid4().hex[:10]}/pinpoint", env=env, docker=docker_client, ecr=ecr)
+    user = Pusher(
+        repository=f"it-{uuid.uuid4().hex[:10]}/pinpoint",
+        env=env,
+        docker=docker_client,
+        ecr=ecr,
+        root=tmp_path,
+    )
     yield user
     # Successful pushes leave their local tags (as they should): remove them after the test.
     for image in docker_client.images.list():
@@ -341,6 +348,29 @@ def test_registry_5xx_for_good_leaves_nothing_half_tagged(
         assert fault.injected == PUSH_RETRY.attempts  # bounded, and `latest` was never attempted
         assert registry.tags(pusher.repository) == []
         assert pusher.local_tags(proxy.address) == []  # the build's tag was undone
+
+
+def test_latest_failing_keeps_the_pushed_version_and_the_old_latest(
+    registry: LocalRegistry, arm64_context: Path, pusher: Pusher
+) -> None:
+    first = pusher.run(arm64_context, "--tag", "v1", "--latest", registry=registry.address)
+    assert first.returncode == 0, first.stderr
+    old_latest = registry.manifest_digest(pusher.repository, "latest")
+    (pusher.root / "change").mkdir()  # a second, different image on the same base
+    (pusher.root / "change" / "Dockerfile").write_text(
+        (arm64_context / "Dockerfile").read_text() + "ENV V=2\n"
+    )
+    (pusher.root / "change" / "marker").write_text("second image\n")
+
+    fault = FaultRule(method="PUT", path=r"/manifests/latest$", count=50, status=503)
+    with FaultProxy(registry.port, [fault]) as proxy:
+        result = pusher.run(pusher.root / "change", "--tag", "v2", "--latest", registry=proxy.address)
+        assert_one_error_line(result, 1, f"{proxy.address}/{pusher.repository}:latest", "503")
+        assert pusher.local_tags(proxy.address) == [f"{proxy.address}/{pusher.repository}:v2"]
+    assert "v2 was pushed (sha256:" in result.stderr
+    assert registry.tags(pusher.repository) == ["latest", "v1", "v2"]
+    assert registry.manifest_digest(pusher.repository, "latest") == old_latest  # not moved
+    assert registry.manifest_digest(pusher.repository, "v2") != old_latest
 
 
 def test_platform_not_runnable_without_qemu(

@@ -41,41 +41,101 @@ def test_cdk_json_holds_only_feature_flags_so_defaults_come_from_the_schema() ->
     ("settings", "expected"),
     [
         ({"cpu": "1000"}, "Invalid setting cpu='1000': allowed: 256, 512, 1024, 2048, 4096, 8192, 16384"),
-        ({"memory_mib": "9999"}, "Invalid setting memory_mib=9999: allowed with cpu=4096: 8192-30720 in steps of 1024"),
+        (
+            {"memory_mib": "9999"},
+            "Invalid setting memory_mib=9999: allowed with cpu=4096: 8192-30720 in steps of 1024",
+        ),
         ({"cpu": 256, "memory_mib": 4096}, "Invalid setting memory_mib=4096: allowed with cpu=256: 512-2048"),
         ({"sample_app_memory_mib": 100}, "Invalid setting sample_app_memory_mib=100: allowed with cpu=512"),
         ({"ephemeral_storage_gib": "300"}, "Invalid setting ephemeral_storage_gib='300': allowed: 21 to 200"),
         ({"ephemeral_storage_gib": 20}, "Invalid setting ephemeral_storage_gib=20: allowed: 21 to 200"),
         ({"web_port": 70000}, "Invalid setting web_port=70000: allowed: 1 to 65535"),
         ({"web_port": 9991}, "Invalid setting collector_agent_port=9991: it is already used by web_port"),
-        ({"collector_span_port": 16010}, "Invalid setting collector_span_port=16010: it is used inside the container"),
-        ({"web_allowed_cidrs": "0.0.0.0/0"}, "Invalid setting web_allowed_cidrs='0.0.0.0/0': allowed: a CIDR narrower than /0"),
-        ({"collector_allowed_cidrs": ["10.0.0.1/16"]}, "Invalid setting collector_allowed_cidrs=['10.0.0.1/16']: allowed: an IPv4 CIDR with host bits zero"),
-        ({"vpc_cidr": "10.0.0.0/8"}, "Invalid setting vpc_cidr='10.0.0.0/8': allowed: a prefix length from /16 to /24"),
-        ({"vpc_id": "vpc-xyz"}, "Invalid setting vpc_id='vpc-xyz': allowed: vpc- followed by 8 or 17 hex digits"),
-        ({"vpc_id": "vpc-0123456789abcdef0"}, "Invalid setting vpc_id='vpc-0123456789abcdef0': looking up a VPC needs account and region"),
-        ({"web_allowed_security_group_ids": "sg-1"}, "Invalid setting web_allowed_security_group_ids='sg-1': 'sg-1' is not a security group id"),
-        ({"name_prefix": "Pinpoint"}, "Invalid setting name_prefix='Pinpoint': allowed: 1-20 lowercase letters"),
+        (
+            {"collector_span_port": 16010},
+            "Invalid setting collector_span_port=16010: it is used inside the container",
+        ),
+        (
+            {"web_allowed_cidrs": "0.0.0.0/0"},
+            "Invalid setting web_allowed_cidrs='0.0.0.0/0': allowed: a CIDR narrower than /0",
+        ),
+        (
+            {"collector_allowed_cidrs": ["10.0.0.1/16"]},
+            "Invalid setting collector_allowed_cidrs=['10.0.0.1/16']: allowed: an IPv4 CIDR with host bits zero",
+        ),
+        (
+            {"vpc_cidr": "10.0.0.0/8"},
+            "Invalid setting vpc_cidr='10.0.0.0/8': allowed: a prefix length from /16 to /24",
+        ),
+        (
+            {"vpc_id": "vpc-xyz"},
+            "Invalid setting vpc_id='vpc-xyz': allowed: vpc- followed by 8 or 17 hex digits",
+        ),
+        (
+            {"vpc_id": "vpc-0123456789abcdef0"},
+            "Invalid setting vpc_id='vpc-0123456789abcdef0': looking up a VPC needs account and region",
+        ),
+        (
+            {"web_allowed_security_group_ids": "sg-1"},
+            "Invalid setting web_allowed_security_group_ids='sg-1': 'sg-1' is not a security group id",
+        ),
+        (
+            {"name_prefix": "Pinpoint"},
+            "Invalid setting name_prefix='Pinpoint': allowed: 1-20 lowercase letters",
+        ),
         ({"name_prefix": "a" * 21}, "Invalid setting name_prefix='" + "a" * 21 + "': allowed: 1-20"),
         ({"stack_name": "1stack"}, "Invalid setting stack_name='1stack': allowed: 1-128 letters"),
-        ({"collector_dns_name": "pin.point"}, "Invalid setting collector_dns_name='pin.point': allowed: one lowercase DNS label"),
-        ({"namespace_name": "Bad_Name"}, "Invalid setting namespace_name='Bad_Name': allowed: a lowercase DNS name"),
-        ({"health_check_path": "serverTime"}, "Invalid setting health_check_path='serverTime': allowed: an absolute URL path"),
-        ({"health_check_grace_seconds": -1}, "Invalid setting health_check_grace_seconds=-1: allowed: 0 to 7200"),
+        (
+            {"collector_dns_name": "pin.point"},
+            "Invalid setting collector_dns_name='pin.point': allowed: one lowercase DNS label",
+        ),
+        (
+            {"namespace_name": "Bad_Name"},
+            "Invalid setting namespace_name='Bad_Name': allowed: a lowercase DNS name",
+        ),
+        (
+            {"health_check_path": "serverTime"},
+            "Invalid setting health_check_path='serverTime': allowed: an absolute URL path",
+        ),
+        (
+            {"health_check_grace_seconds": -1},
+            "Invalid setting health_check_grace_seconds=-1: allowed: 0 to 7200",
+        ),
         ({"log_retention_days": 31}, "Invalid setting log_retention_days=31: allowed: 1, 3, 5, 7, 14, 30"),
         ({"image_source": "s3"}, "Invalid setting image_source='s3': allowed: 'asset' or 'ecr'"),
-        ({"image_source": "ecr"}, "Invalid setting image_tag=None: allowed: an image tag such as the one make push-image printed"),
+        (
+            {"image_source": "ecr"},
+            "Invalid setting image_tag=None: allowed: an image tag such as the one make push-image printed",
+        ),
         ({"image_tag": "latest"}, "Invalid setting image_tag='latest': allowed: an immutable tag"),
         ({"image_tag": "-bad"}, "Invalid setting image_tag='-bad': allowed: 1-128 chars"),
-        ({"image_repository": "Bad_Repo"}, "Invalid setting image_repository='Bad_Repo': allowed: 2-256 chars of lowercase"),
-        ({"certificate_arn": "arn:aws:iam::123:cert"}, "Invalid setting certificate_arn='arn:aws:iam::123:cert': allowed: arn:aws:acm:"),
+        (
+            {"image_repository": "Bad_Repo"},
+            "Invalid setting image_repository='Bad_Repo': allowed: 2-256 chars of lowercase",
+        ),
+        (
+            {"certificate_arn": "arn:aws:iam::123:cert"},
+            "Invalid setting certificate_arn='arn:aws:iam::123:cert': allowed: arn:aws:acm:",
+        ),
         ({"cpu_architecture": "arm"}, "Invalid setting cpu_architecture='arm': allowed: 'ARM64' or 'X86_64'"),
-        ({"sample_app_name": "x" * 25}, "Invalid setting sample_app_name='" + "x" * 25 + "': allowed: 1-24 chars"),
+        (
+            {"sample_app_name": "x" * 25},
+            "Invalid setting sample_app_name='" + "x" * 25 + "': allowed: 1-24 chars",
+        ),
         ({"agent_sampling_percent": 0}, "Invalid setting agent_sampling_percent=0: allowed: greater than 0"),
-        ({"agent_recorded_headers": "Bad Header"}, "Invalid setting agent_recorded_headers='Bad Header': 'Bad Header' is not an HTTP header name"),
+        (
+            {"agent_recorded_headers": "Bad Header"},
+            "Invalid setting agent_recorded_headers='Bad Header': 'Bad Header' is not an HTTP header name",
+        ),
         ({"nat_gateways": 3}, "Invalid setting nat_gateways=3: allowed: 1 to max_azs (2)"),
-        ({"sample_app_enabled": "maybe"}, "Invalid setting sample_app_enabled='maybe': allowed: true or false"),
-        ({"cpu_archtecture": "ARM64"}, "Unknown setting cpu_archtecture='ARM64': did you mean cpu_architecture?"),
+        (
+            {"sample_app_enabled": "maybe"},
+            "Invalid setting sample_app_enabled='maybe': allowed: true or false",
+        ),
+        (
+            {"cpu_archtecture": "ARM64"},
+            "Unknown setting cpu_archtecture='ARM64': did you mean cpu_architecture?",
+        ),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_key_value_and_allowed(settings: dict, expected: str) -> None:
@@ -94,8 +154,13 @@ def test_several_problems_give_one_line_each() -> None:
 
 def test_command_line_strings_are_coerced() -> None:
     config = parse_settings(
-        {"cpu": "2048", "memory_mib": "8192", "sample_app_enabled": "true",
-         "web_allowed_cidrs": "10.1.0.0/16, 192.168.0.0/24", "collector_allowed_cidrs": '["10.2.0.0/16"]'}
+        {
+            "cpu": "2048",
+            "memory_mib": "8192",
+            "sample_app_enabled": "true",
+            "web_allowed_cidrs": "10.1.0.0/16, 192.168.0.0/24",
+            "collector_allowed_cidrs": '["10.2.0.0/16"]',
+        }
     )
     assert (config.cpu, config.memory_mib, config.sample_app_enabled) == (2048, 8192, True)
     assert config.web_allowed_cidrs == ["10.1.0.0/16", "192.168.0.0/24"]
@@ -103,7 +168,9 @@ def test_command_line_strings_are_coerced() -> None:
 
 
 def test_environment_file_sits_between_defaults_and_context(tmp_path: Path) -> None:
-    (tmp_path / "prod.json").write_text(json.dumps({"cpu": 8192, "memory_mib": 32768, "log_retention_days": 90}))
+    (tmp_path / "prod.json").write_text(
+        json.dumps({"cpu": 8192, "memory_mib": 32768, "log_retention_days": 90})
+    )
     cdk_json = tmp_path / "cdk.json"
     cdk_json.write_text(json.dumps({"context": {"@aws-cdk/x": True, "log_retention_days": 365}}))
     config = load_config({"config": "prod"}, cdk_json=cdk_json, config_dir=tmp_path)
@@ -113,7 +180,9 @@ def test_environment_file_sits_between_defaults_and_context(tmp_path: Path) -> N
 
 def test_missing_environment_file_names_the_choices(tmp_path: Path) -> None:
     (tmp_path / "dev.json").write_text("{}")
-    with pytest.raises(ConfigError, match=r"Invalid setting config='prod': no prod.json in .* \(available: dev\)"):
+    with pytest.raises(
+        ConfigError, match=r"Invalid setting config='prod': no prod.json in .* \(available: dev\)"
+    ):
         load_config({"config": "prod"}, cdk_json=tmp_path / "none.json", config_dir=tmp_path)
 
 
@@ -124,7 +193,11 @@ def test_shipped_example_environment_file_is_valid() -> None:
 
 def test_region_falls_back_for_offline_synth_and_cli_values_win() -> None:
     assert resolve_environment(parse_settings({}), {}).region == FALLBACK_REGION
-    resolved = resolve_environment(parse_settings({}), {"CDK_DEFAULT_REGION": "eu-west-1", "CDK_DEFAULT_ACCOUNT": "123456789012"})
+    resolved = resolve_environment(
+        parse_settings({}), {"CDK_DEFAULT_REGION": "eu-west-1", "CDK_DEFAULT_ACCOUNT": "123456789012"}
+    )
     assert (resolved.region, resolved.account) == ("eu-west-1", "123456789012")
-    explicit = resolve_environment(parse_settings({"region": "ap-northeast-2"}), {"CDK_DEFAULT_REGION": "eu-west-1"})
+    explicit = resolve_environment(
+        parse_settings({"region": "ap-northeast-2"}), {"CDK_DEFAULT_REGION": "eu-west-1"}
+    )
     assert explicit.region == "ap-northeast-2"

@@ -1,0 +1,410 @@
+"""The platform stack's synthesized template, requirement by requirement (aws_cdk.assertions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import Validations
+from aws_cdk.assertions import Match, Template
+
+from tests.unit.conftest import synth, synth_stack
+
+
+def only(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
+    found = template.find_resources(resource_type, {"Properties": props} if props else None)
+    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+    return next(iter(found.values()))
+
+
+def logical_id(template: Template, resource_type: str, props: dict[str, Any]) -> str:
+    found = template.find_resources(resource_type, {"Properties": props})
+    assert len(found) == 1, f"expected one {resource_type} matching {props}, found {len(found)}"
+    return next(iter(found))
+
+
+def container(template: Template) -> dict[str, Any]:
+    task = only(template, "AWS::ECS::TaskDefinition", {"Family": Match.string_like_regexp("Pinpoint")})
+    (definition,) = task["Properties"]["ContainerDefinitions"]
+    return definition
+
+
+# --- network -------------------------------------------------------------------------------------
+
+
+def test_new_vpc_has_two_azs_private_subnets_with_egress_and_flow_logs(template: Template) -> None:
+    template.has_resource_properties("AWS::EC2::VPC", {"CidrBlock": "10.40.0.0/16"})
+    private = template.find_resources(
+        "AWS::EC2::Subnet",
+        {
+            "Properties": {
+                "MapPublicIpOnLaunch": False,
+                "Tags": Match.array_with([{"Key": "aws-cdk:subnet-type", "Value": "Private"}]),
+            }
+        },
+    )
+    assert len(private) == 2
+    template.resource_count_is("AWS::EC2::NatGateway", 1)
+    template.has_resource_properties(
+        "AWS::EC2::FlowLog", {"TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
+    )
+    # No subnet hands out public IPs, public ones included (they only hold the NAT gateway).
+    for subnet in template.find_resources("AWS::EC2::Subnet").values():
+        assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
+
+
+def test_existing_vpc_is_looked_up_not_created() -> None:
+    template = synth(vpc_id="vpc-0123456789abcdef0", account="123456789012", region="eu-west-1")
+    template.resource_count_is("AWS::EC2::VPC", 0)
+    template.resource_count_is("AWS::EC2::FlowLog", 0)
+    template.resource_count_is("AWS::ECS::Service", 1)
+
+
+# --- cluster ---------------------------------------------------------------------------------------
+
+
+def test_cluster_has_container_insights_and_a_service_connect_namespace(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ECS::Cluster",
+        {"ClusterName": "pinpoint", "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]},
+    )
+    template.has_resource_properties("AWS::ServiceDiscovery::HttpNamespace", {"Name": "pinpoint.local"})
+    template.has_resource_properties(
+        "AWS::ECS::Cluster", {"ServiceConnectDefaults": {"Namespace": Match.any_value()}}
+    )
+
+
+# --- task definition -------------------------------------------------------------------------------
+
+
+def test_task_is_arm64_linux_with_200_gib_ephemeral_storage_and_sized_for_all_in_one(
+    template: Template,
+) -> None:
+    template.has_resource_properties(
+        "AWS::ECS::TaskDefinition",
+        {
+            "RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+            "EphemeralStorage": {"SizeInGiB": 200},
+            "Cpu": "4096",
+            "Memory": "16384",
+            "RequiresCompatibilities": ["FARGATE"],
+            "NetworkMode": "awsvpc",
+        },
+    )
+
+
+def test_container_ports_stop_timeout_health_check_and_logs(template: Template) -> None:
+    definition = container(template)
+    assert definition["StopTimeout"] == 120
+    assert {(m["Name"], m["ContainerPort"]) for m in definition["PortMappings"]} == {
+        ("web", 8080),
+        ("collector-agent", 9991),
+        ("collector-stat", 9992),
+        ("collector-span", 9993),
+    }
+    # Plain TCP for gRPC: an app protocol would put Envoy's 15 s per-request timeout on the streams.
+    assert all("AppProtocol" not in m for m in definition["PortMappings"])
+    health = definition["HealthCheck"]
+    assert health["Command"] == ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/serverTime"]
+    assert health["StartPeriod"] == 300
+    assert definition["LogConfiguration"]["LogDriver"] == "awslogs"
+    environment = {item["Name"]: item["Value"] for item in definition["Environment"]}
+    assert environment["WEB_PORT"] == "8080"
+    assert environment["CONTAINER_MEMORY_MIB"] == "16384"
+
+
+def test_log_groups_have_the_configured_retention(template: Template) -> None:
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    assert len(groups) >= 3  # flow logs, pinpoint, service connect
+    assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
+    assert {
+        g["Properties"]["RetentionInDays"]
+        for g in synth(log_retention_days=90).find_resources("AWS::Logs::LogGroup").values()
+    } == {90}
+
+
+def test_execution_role_may_create_its_log_group_and_nothing_wider(template: Template) -> None:
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"PolicyName": Match.string_like_regexp("ExecutionRole")}}
+    )
+    statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    create = [s for s in statements if "logs:CreateLogGroup" in _as_list(s["Action"])]
+    assert len(create) == 1
+    assert create[0]["Resource"]["Fn::GetAtt"][0].startswith("PinpointLogs")
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+# --- service ---------------------------------------------------------------------------------------
+
+
+def test_service_is_a_single_private_writer_with_rollback_and_grace(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::ECS::Service",
+        {
+            "ServiceName": "pinpoint-all-in-one",
+            "LaunchType": "FARGATE",
+            "DesiredCount": 1,
+            "HealthCheckGracePeriodSeconds": 300,
+            "DeploymentConfiguration": {
+                "MinimumHealthyPercent": 0,
+                "MaximumPercent": 100,
+                "DeploymentCircuitBreaker": {"Enable": True, "Rollback": True},
+            },
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": {"AssignPublicIp": "DISABLED", "Subnets": Match.any_value()}
+            },
+        },
+    )
+
+
+def test_service_connect_exposes_three_collector_ports_under_one_dns_name(template: Template) -> None:
+    service = only(template, "AWS::ECS::Service", {"ServiceName": "pinpoint-all-in-one"})
+    connect = service["Properties"]["ServiceConnectConfiguration"]
+    assert connect["Enabled"] is True
+    services = connect["Services"]
+    assert len(services) == 3
+    assert {s["PortName"] for s in services} == {"collector-agent", "collector-stat", "collector-span"}
+    assert len({s["DiscoveryName"] for s in services}) == 3
+    aliases = {(a["DnsName"], a["Port"]) for s in services for a in s["ClientAliases"]}
+    assert aliases == {("pinpoint", 9991), ("pinpoint", 9992), ("pinpoint", 9993)}
+    for entry in services:
+        assert entry["Timeout"] == {"IdleTimeoutSeconds": 3600}, "no per-request timeout on gRPC streams"
+
+
+def test_private_ports_are_configurable_end_to_end() -> None:
+    template = synth(
+        collector_agent_port=19991, collector_stat_port=19992, collector_span_port=19993, web_port=18080
+    )
+    service = only(template, "AWS::ECS::Service", {"ServiceName": "pinpoint-all-in-one"})
+    aliases = {
+        a["Port"]
+        for s in service["Properties"]["ServiceConnectConfiguration"]["Services"]
+        for a in s["ClientAliases"]
+    }
+    assert aliases == {19991, 19992, 19993}
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::TargetGroup", {"Port": 18080})
+
+
+# --- load balancer ---------------------------------------------------------------------------------
+
+
+def test_alb_is_internal_in_private_subnets_and_checks_server_time(template: Template) -> None:
+    template.has_resource_properties("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Scheme": "internal"})
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+        {
+            "Port": 8080,
+            "Protocol": "HTTP",
+            "TargetType": "ip",
+            "HealthCheckPath": "/serverTime",
+            "Matcher": {"HttpCode": "200"},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener", {"Port": 80, "Protocol": "HTTP"}
+    )
+    template.resource_count_is("AWS::ElasticLoadBalancingV2::Listener", 1)
+
+
+def test_health_check_path_comes_from_config() -> None:
+    template = synth(health_check_path="/api-public/serverTime", health_check_grace_seconds=600)
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::TargetGroup", {"HealthCheckPath": "/api-public/serverTime"}
+    )
+    template.has_resource_properties("AWS::ECS::Service", {"HealthCheckGracePeriodSeconds": 600})
+
+
+def test_https_listener_with_certificate_redirects_http() -> None:
+    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    template = synth(certificate_arn=arn, web_allowed_cidrs="10.9.0.0/16")
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        {"Port": 443, "Protocol": "HTTPS", "Certificates": [{"CertificateArn": arn}]},
+    )
+    template.has_resource_properties(
+        "AWS::ElasticLoadBalancingV2::Listener",
+        {"Port": 80, "DefaultActions": [Match.object_like({"Type": "redirect"})]},
+    )
+    ingress = _ingress_of(template, "Pinpoint web ALB")
+    assert {(r.get("CidrIp"), r["FromPort"]) for r in ingress} == {("10.9.0.0/16", 80), ("10.9.0.0/16", 443)}
+
+
+# --- security groups ---------------------------------------------------------------------------------
+
+
+def _security_groups(template: Template) -> dict[str, dict[str, Any]]:
+    return template.find_resources("AWS::EC2::SecurityGroup")
+
+
+def _ingress_of(template: Template, description_prefix: str) -> list[dict[str, Any]]:
+    groups = _security_groups(template)
+    (group_id,) = [
+        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith(description_prefix)
+    ]
+    inline = groups[group_id]["Properties"].get("SecurityGroupIngress", [])
+    separate = [
+        r["Properties"]
+        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
+    ]
+    return inline + separate
+
+
+def test_nothing_is_open_to_the_internet(template: Template) -> None:
+    rules = [
+        r
+        for g in _security_groups(template).values()
+        for r in g["Properties"].get("SecurityGroupIngress", [])
+    ]
+    rules += [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()]
+    assert rules, "expected some ingress rules"
+    assert not [r for r in rules if r.get("CidrIp") == "0.0.0.0/0" or r.get("CidrIpv6") == "::/0"]
+
+
+def test_alb_is_reachable_only_from_the_vpc_by_default(template: Template) -> None:
+    ingress = _ingress_of(template, "Pinpoint web ALB")
+    assert [(r.get("CidrIp"), r["FromPort"], r["ToPort"]) for r in ingress] == [("10.40.0.0/16", 80, 80)]
+
+
+def test_pinpoint_task_takes_web_only_from_alb_and_grpc_only_from_applications(template: Template) -> None:
+    groups = _security_groups(template)
+    alb = next(
+        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Pinpoint web ALB")
+    )
+    apps = next(
+        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Attach to services")
+    )
+    ingress = _ingress_of(template, "Pinpoint all-in-one task")
+    sources = {(r["SourceSecurityGroupId"]["Fn::GetAtt"][0], r["FromPort"], r["ToPort"]) for r in ingress}
+    assert sources == {(alb, 8080, 8080), (apps, 9991, 9991), (apps, 9992, 9992), (apps, 9993, 9993)}
+
+
+def test_configured_collector_sources_are_added_port_by_port() -> None:
+    template = synth(
+        collector_allowed_cidrs="10.50.0.0/16", collector_allowed_security_group_ids="sg-0123456789abcdef0"
+    )
+    ingress = _ingress_of(template, "Pinpoint all-in-one task")
+    assert {(r.get("CidrIp"), r["FromPort"]) for r in ingress if r.get("CidrIp")} == {
+        ("10.50.0.0/16", 9991),
+        ("10.50.0.0/16", 9992),
+        ("10.50.0.0/16", 9993),
+    }
+    assert {r["FromPort"] for r in ingress if r.get("SourceSecurityGroupId") == "sg-0123456789abcdef0"} == {
+        9991,
+        9992,
+        9993,
+    }
+
+
+# --- agent file system -----------------------------------------------------------------------------
+
+
+def test_agent_file_system_is_encrypted_retained_with_an_access_point(template: Template) -> None:
+    file_system = only(template, "AWS::EFS::FileSystem")
+    assert file_system["Properties"]["Encrypted"] is True
+    assert file_system["DeletionPolicy"] == "Retain"
+    assert file_system["UpdateReplacePolicy"] == "Retain"
+    template.has_resource_properties(
+        "AWS::EFS::AccessPoint",
+        {
+            "RootDirectory": {
+                "Path": "/pinpoint-agent",
+                "CreationInfo": Match.object_like({"Permissions": "755"}),
+            },
+            "PosixUser": {"Uid": "1000", "Gid": "1000"},
+        },
+    )
+
+
+def test_nfs_is_open_only_to_the_services_that_mount(template: Template) -> None:
+    groups = _security_groups(template)
+    apps = next(
+        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Attach to services")
+    )
+    ingress = _ingress_of(template, "Pinpoint agent EFS")
+    assert ingress
+    assert all(r["FromPort"] == r["ToPort"] == 2049 for r in ingress)
+    assert all("CidrIp" not in r for r in ingress)
+    assert apps in {r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in ingress}
+
+
+def test_read_only_mount_policy_is_scoped_to_the_access_point(template: Template) -> None:
+    policy = only(template, "AWS::IAM::ManagedPolicy")
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "elasticfilesystem:ClientMount"
+    assert "elasticfilesystem:AccessPointArn" in statement["Condition"]["StringEquals"]
+
+
+# --- outputs, images -------------------------------------------------------------------------------
+
+
+def test_outputs_tell_users_how_to_connect(template: Template) -> None:
+    outputs = template.find_outputs("*")
+    for name in (
+        "WebUrl",
+        "CollectorDnsName",
+        "CollectorPorts",
+        "NamespaceName",
+        "AgentFileSystemId",
+        "AgentAccessPointId",
+        "ApplicationSecurityGroupId",
+        "AgentMountPolicyArn",
+    ):
+        assert name in outputs, name
+    assert outputs["CollectorDnsName"]["Value"] == "pinpoint"
+    assert outputs["CollectorPorts"]["Value"] == "9991,9992,9993"
+
+
+def test_image_from_ecr_tag_when_configured() -> None:
+    template = synth(image_source="ecr", image_repository="team/pinpoint", image_tag="abc1234")
+    image = container(template)["Image"]
+    rendered = str(image)
+    assert "team/pinpoint" in rendered
+    assert "abc1234" in rendered
+    assert "cdk-hnb659fds-container-assets" not in rendered
+
+
+def test_image_is_a_local_asset_by_default(template: Template) -> None:
+    assert "container-assets" in str(container(template)["Image"])
+
+
+# --- cdk-nag -------------------------------------------------------------------------------------
+
+
+def test_every_acknowledged_finding_carries_a_specific_reason() -> None:
+    stack = synth_stack()
+    reasons: dict[str, str] = {}
+    for construct in stack.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                reasons.update(
+                    {
+                        f"{construct.node.path}:{rule}": reason
+                        for rule, reason in entry.data.items()
+                        if rule.startswith("AwsSolutions")
+                    }
+                )
+    assert reasons, "expected acknowledged cdk-nag findings to inspect"
+    for rule, reason in reasons.items():
+        assert len(reason) >= 40, f"{rule}: reason too thin: {reason!r}"
+
+
+def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:
+    """Proves the nag check can fail: an open security group is caught at synth."""
+    from aws_cdk import App  # noqa: PLC0415
+    from aws_cdk import aws_ec2 as ec2  # noqa: PLC0415
+
+    from stacks.config import parse_settings, resolve_environment  # noqa: PLC0415
+    from stacks.nag import enable_nag  # noqa: PLC0415
+    from stacks.pinpoint_stack import PinpointStack  # noqa: PLC0415
+
+    app = App()
+    stack = PinpointStack(app, "Nagged", config=resolve_environment(parse_settings({}), {}))
+    group = ec2.SecurityGroup(stack, "Open", vpc=stack.network.vpc)
+    group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(22))
+    enable_nag(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
