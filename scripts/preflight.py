@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Checks before `make deploy|diff|destroy` calls the CDK CLI, each failing with one line.
+
+The settings are validated first (the same schema `cdk synth` uses), then the AWS credentials,
+then (deploy with ``image_source=asset``) the Docker engine and its ability to build the task's
+architecture. A missing login costs a second here instead of a failed CloudFormation run.
+
+Usage: ``preflight.py deploy|diff|destroy [CDK CLI args...]`` — ``-c key=value`` pairs among the
+CDK args are read as setting overrides, exactly as the CDK app will see them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.common import (
+    EXIT_USAGE,
+    Platform,
+    ScriptError,
+    aws_session,
+    check_platform_runnable,
+    docker_client,
+    require_credentials,
+    run_script,
+)
+from stacks.config import ConfigError, load_config
+
+ACTIONS = ("deploy", "diff", "destroy")
+PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
+
+
+def context_overrides(cdk_args: list[str]) -> dict[str, str]:
+    """``-c key=value`` / ``--context key=value`` pairs from CDK CLI arguments."""
+    overrides: dict[str, str] = {}
+    args = iter(cdk_args)
+    for arg in args:
+        if arg in ("-c", "--context"):
+            pair = next(args, "")
+        elif arg.startswith("--context="):
+            pair = arg.split("=", 1)[1]
+        else:
+            continue
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ScriptError(
+                f"bad CDK context argument {pair!r}: expected -c key=value", exit_code=EXIT_USAGE
+            )
+        overrides[key] = value
+    return overrides
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ACTIONS:
+        raise ScriptError(f"usage: preflight.py {{{','.join(ACTIONS)}}} [CDK args]", exit_code=EXIT_USAGE)
+    action, cdk_args = sys.argv[1], sys.argv[2:]
+    try:
+        config = load_config(context_overrides(cdk_args))
+    except ConfigError as error:
+        raise ScriptError(str(error).replace("\n", "; "), exit_code=EXIT_USAGE) from None
+
+    try:
+        identity = require_credentials(aws_session(region=config.region))
+    except ScriptError as error:
+        raise ScriptError(f"make {action} needs AWS credentials: {error}") from None
+    print(f"preflight: AWS account {identity.account} in {identity.region} as {identity.arn}")
+
+    if action == "deploy" and config.image_source == "asset":
+        platform = Platform.parse(PLATFORMS[config.cpu_architecture])
+        how = check_platform_runnable(docker_client(), platform)
+        print(f"preflight: cdk deploy builds images/pinpoint for {platform}: {how}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_script(main, prog="preflight")
