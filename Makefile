@@ -74,7 +74,7 @@ format: setup ## Apply ruff fixes and formatting
 	$(PY) -m ruff format .
 
 bench: setup ## Benchmarks (synth time, config validation)
-	$(PY) -m pytest tests/benchmarks --benchmark-only $(PYTEST_ARGS)
+	$(PY) -m pytest benchmarks --benchmark-only $(PYTEST_ARGS)
 
 provision-test-host: ## (root) Install and start what integration tests need: Docker engine, QEMU, registry
 	bash scripts/provision_test_host.sh

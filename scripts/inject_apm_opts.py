@@ -88,7 +88,9 @@ def render(template: str, values: Mapping[str, str]) -> str:
                     f"template line {number}: unknown placeholder <{key}>; allowed: {', '.join(KEYS)}"
                 )
             if key not in values:
-                raise InjectError(f"template line {number}: placeholder <{key}> left unfilled; pass --set {key}=...")
+                raise InjectError(
+                    f"template line {number}: placeholder <{key}> left unfilled; pass --set {key}=..."
+                )
             used.add(key)
             return dockerfile_quote(values[key])
 
@@ -104,7 +106,7 @@ def render(template: str, values: Mapping[str, str]) -> str:
         lines[number - 1] = filled
     unused = sorted(set(values) - used)
     if unused:
-        raise InjectError(f"--set {unused[0]} given but the template has no \"<{unused[0]}>\" placeholder")
+        raise InjectError(f'--set {unused[0]} given but the template has no "<{unused[0]}>" placeholder')
     return "".join(lines)
 
 

@@ -265,6 +265,10 @@ class PlatformConfig(BaseModel):
         "https://github.com/pinpoint-apm/pinpoint/releases/download",
         description="Where the deploy fetches the pinned agent release (a mirror for air-gapped setups).",
     )
+    agent_sha512: OptionalStr = Field(
+        None,
+        description="SHA-512 of the pinned pinpoint-agent-<v>.tar.gz; the deploy refuses an agent it cannot verify.",
+    )
 
     # --- sample application ------------------------------------------------------------------
     sample_app_enabled: bool = Field(False, description="Deploy a sample Java service wired to the agent.")
@@ -437,6 +441,23 @@ class PlatformConfig(BaseModel):
         if not re.fullmatch(r"^https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[A-Za-z0-9._~%/-]*)?$", value):
             raise ValueError("allowed: an http(s) URL without query or fragment")
         return value.rstrip("/")
+
+    @field_validator("agent_sampling_percent")
+    @classmethod
+    def _sampling(cls, value: float) -> float:
+        # The agent keeps 0.01 % resolution; a finer value would be truncated (0.001 -> off).
+        if abs(value * 100 - round(value * 100)) > 1e-9:
+            raise ValueError("allowed: 0.01 to 100 in steps of 0.01 (the agent's sampling resolution)")
+        return value
+
+    @field_validator("agent_sha512")
+    @classmethod
+    def _agent_sha512(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-9a-fA-F]{128}", value.strip()):
+            raise ValueError("allowed: 128 hex digits, the sha512sum of the agent release tarball")
+        return value.strip().lower()
 
     @field_validator("sample_app_name")
     @classmethod

@@ -7,11 +7,13 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from stacks.config import PlatformConfig
+from stacks.constructs.agent_distribution import AgentDistribution, agent_jar_path
 from stacks.constructs.agent_volume import AgentVolume
 from stacks.constructs.cluster import PinpointCluster
 from stacks.constructs.load_balancer import WebLoadBalancer
 from stacks.constructs.network import Network
 from stacks.constructs.pinpoint_service import PinpointService
+from stacks.constructs.sample_app_service import SampleAppService
 
 
 class PinpointStack(Stack):
@@ -62,6 +64,27 @@ class PinpointStack(Stack):
             self, "AgentVolume", config=config, vpc=network.vpc, subnets=network.private_subnets
         )
         agent_volume.allow_mount_from(self.application_security_group, "Agent mounts from applications")
+        agent_distribution = AgentDistribution(
+            self,
+            "AgentDistribution",
+            config=config,
+            vpc=network.vpc,
+            subnets=network.private_subnets,
+            agent_volume=agent_volume,
+        )
+        self.sample_app: SampleAppService | None = None
+        if config.sample_app_enabled:
+            self.sample_app = SampleAppService(
+                self,
+                "SampleApp",
+                config=config,
+                cluster=cluster.cluster,
+                namespace=cluster.namespace,
+                subnets=network.private_subnets,
+                security_group=self.application_security_group,
+                agent_volume=agent_volume,
+                agent_distribution=agent_distribution,
+            )
 
         self.network, self.cluster, self.pinpoint, self.web, self.agent_volume = (
             network,
@@ -70,6 +93,7 @@ class PinpointStack(Stack):
             web,
             agent_volume,
         )
+        self.agent_distribution = agent_distribution
         self._outputs(config)
 
     def _outputs(self, config: PlatformConfig) -> None:
@@ -88,6 +112,14 @@ class PinpointStack(Stack):
             "AgentMountPolicyArn": (
                 self.agent_volume.mount_policy.managed_policy_arn,
                 "Attach to app task roles for a read-only agent mount",
+            ),
+            "AgentBundle": (
+                self.agent_distribution.bundle_id,
+                "Agent bundle behind <mount>/current (versions/<this>)",
+            ),
+            "AgentJavaagentPath": (
+                agent_jar_path(config.agent_mount_path),
+                "-javaagent path when the access point is mounted at agent_mount_path",
             ),
             "ApplicationSecurityGroupId": (
                 self.application_security_group.security_group_id,
