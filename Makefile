@@ -54,10 +54,11 @@ push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (s
 test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -rs $(PYTEST_ARGS)
+	$(PY) -m pytest -rs -n 2 tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)
 
-test-unit: setup ## Unit tier only (fast, no Docker)
-	$(PY) -m pytest -rs tests/unit $(PYTEST_ARGS)
+test-unit: setup ## Unit tier only (fast, no Docker; parallel on 2 workers)
+	$(PY) -m pytest -rs -n 2 tests/unit $(PYTEST_ARGS)
 
 test-integration: setup ## Integration tier only
 	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)
