@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from scripts.inject_apm_opts import InjectError, dockerfile_quote, main, parse_assignments, render
+from stacks.constructs.agent_distribution import AGENT_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "inject_apm_opts.py"
@@ -174,3 +176,17 @@ def test_cli_error_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None
 
 def test_cli_missing_template_is_reported(tmp_path: Path) -> None:
     assert main(["--template", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_ci_example_injects_with_this_script_and_pushes_with_push_image() -> None:
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "app-image.yml").read_text())
+    assert workflow["env"]["PINPOINT_AGENT_VERSION"] == AGENT_VERSION
+    steps = workflow["jobs"]["image"]["steps"]
+    scripts = " ".join(step.get("run", "") for step in steps)
+    assert "scripts/inject_apm_opts.py" in scripts
+    assert "sed " not in scripts
+    for key in ("JAR_FILE", "JAVA_OPTS", "APM_FILE", "APM_OPTS"):
+        assert f'--set "{key}=' in scripts
+    (push,) = [step["run"] for step in steps if "push_image.py" in step.get("run", "")]
+    assert "--platform linux/arm64" in push
+    assert "--context build/app" in push

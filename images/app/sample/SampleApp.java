@@ -1,3 +1,4 @@
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -18,8 +19,8 @@ public final class SampleApp {
     public static void main(String[] args) throws IOException, InterruptedException {
         int port = Integer.parseInt(System.getenv().getOrDefault("PORT", "8080"));
         HttpServer server = HttpServer.create(new InetSocketAddress(port), 0);
-        server.createContext("/", exchange -> respond(exchange.getResponseBody(), exchange, "ok\n"));
-        server.createContext("/hello", exchange -> respond(exchange.getResponseBody(), exchange,
+        server.createContext("/", exchange -> respond(exchange, "ok\n"));
+        server.createContext("/hello", exchange -> respond(exchange,
                 "hello from " + System.getProperty("pinpoint.applicationName", "an app without the agent")
                         + " (agentId " + System.getProperty("pinpoint.agentId", "-") + ")\n"));
         CountDownLatch stopped = new CountDownLatch(1);
@@ -34,11 +35,10 @@ public final class SampleApp {
         stopped.await();
     }
 
-    private static void respond(OutputStream body, com.sun.net.httpserver.HttpExchange exchange, String text)
-            throws IOException {
+    private static void respond(HttpExchange exchange, String text) throws IOException {
         byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
         exchange.sendResponseHeaders(200, bytes.length);
-        try (body) {
+        try (OutputStream body = exchange.getResponseBody()) {
             body.write(bytes);
         }
     }
