@@ -27,6 +27,7 @@ from scripts.common import (
     run_script,
 )
 from stacks.config import ConfigError, load_config
+from stacks.constructs.agent_distribution import AGENT_VERSION
 
 ACTIONS = ("deploy", "diff", "destroy")
 PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
@@ -60,6 +61,16 @@ def main() -> int:
         config = load_config(context_overrides(cdk_args))
     except ConfigError as error:
         raise ScriptError(str(error).replace("\n", "; "), exit_code=EXIT_USAGE) from None
+
+    if action == "deploy" and config.agent_sha512 is None:
+        # Fail here, not half-way through a CloudFormation run that would then roll back.
+        url = f"{config.agent_download_base_url}/v{AGENT_VERSION}/pinpoint-agent-{AGENT_VERSION}.tar.gz"
+        raise ScriptError(
+            f"Invalid setting agent_sha512=None: allowed: the SHA-512 of pinpoint-agent-{AGENT_VERSION}.tar.gz "
+            f"from a source you trust (e.g. `curl -fsSL {url} | sha512sum`), set with -c agent_sha512=<hex> "
+            "or in config/<env>.json",
+            exit_code=EXIT_USAGE,
+        )
 
     try:
         identity = require_credentials(aws_session(region=config.region))
