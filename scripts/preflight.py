@@ -11,6 +11,7 @@ CDK args are read as setting overrides, exactly as the CDK app will see them.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from stacks.config import ConfigError, load_config
 from stacks.constructs.agent_distribution import AGENT_VERSION
 
 ACTIONS = ("deploy", "diff", "destroy")
+PINPOINT_DOCKERFILE = Path(__file__).resolve().parents[1] / "images" / "pinpoint" / "Dockerfile"
 PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
 
 
@@ -53,6 +55,11 @@ def context_overrides(cdk_args: list[str]) -> dict[str, str]:
     return overrides
 
 
+def unpinned_image_checksums(dockerfile: Path = PINPOINT_DOCKERFILE) -> list[str]:
+    """Checksum build args the Dockerfile leaves empty: the build fails closed without them."""
+    return re.findall(r"^ARG (\w+_SHA512)=\s*$", dockerfile.read_text(), flags=re.MULTILINE)
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ACTIONS:
         raise ScriptError(f"usage: preflight.py {{{','.join(ACTIONS)}}} [CDK args]", exit_code=EXIT_USAGE)
@@ -71,6 +78,16 @@ def main() -> int:
             "or in config/<env>.json",
             exit_code=EXIT_USAGE,
         )
+
+    if action == "deploy" and config.image_source == "asset":
+        missing = [arg for arg in unpinned_image_checksums() if not config.image_build_args.get(arg)]
+        if missing:
+            raise ScriptError(
+                f"Invalid setting image_build_args={config.image_build_args!r}: allowed: a mapping that sets "
+                f"{', '.join(missing)} (the SHA-512 of each Pinpoint jar; images/pinpoint/README.md), "
+                "or image_source=ecr with a tag pushed by make push-image",
+                exit_code=EXIT_USAGE,
+            )
 
     try:
         identity = require_credentials(aws_session(region=config.region))

@@ -55,7 +55,7 @@ LOG_RETENTION_DAYS = (
 
 # Ports used inside the all-in-one container by HBase/ZooKeeper and the collector/web admin
 # endpoints; the published ports must not collide with them.
-RESERVED_CONTAINER_PORTS = frozenset({2181, 16000, 16010, 16020, 16030, 8081, 6379})
+RESERVED_CONTAINER_PORTS = frozenset({2181, 16000, 16010, 16020, 16030, 8081})
 
 ECR_REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -96,11 +96,22 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+def _parse_json_object(value: Any) -> Any:
+    """``-c key='{"A": "1"}'`` arrives as a string; files and cdk.json give a real object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value or "{}")
+        except json.JSONDecodeError as error:
+            raise ValueError(f"allowed: a JSON object of strings ({error.msg})") from None
+    return value
+
+
 def _none_if_empty(value: Any) -> Any:
     return None if isinstance(value, str) and value.strip() == "" else value
 
 
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
+StrDict = Annotated[dict[str, str], BeforeValidator(_parse_json_object)]
 OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
 
 
@@ -181,7 +192,7 @@ class PlatformConfig(BaseModel):
     collector_stat_port: int = Field(9992, ge=1, le=65535, description="Collector gRPC stat port.")
     collector_span_port: int = Field(9993, ge=1, le=65535, description="Collector gRPC span port.")
     hbase_ttl_days: int = Field(
-        30, ge=1, le=3650, description="Retention of trace/stat data in HBase (days, 1-3650)."
+        60, ge=1, le=3650, description="TTL of traces, statistics and agent events in HBase (days, 1-3650)."
     )
     log_retention_days: int = Field(
         30, description="CloudWatch Logs retention (days; a value CloudWatch accepts)."
@@ -201,7 +212,7 @@ class PlatformConfig(BaseModel):
     image_tag: OptionalStr = Field(
         None, description="Image tag for image_source=ecr (immutable; 'latest' is refused)."
     )
-    image_build_args: dict[str, str] = Field(
+    image_build_args: StrDict = Field(
         default_factory=dict,
         description="Extra docker build args for the asset build (e.g. download mirrors).",
     )

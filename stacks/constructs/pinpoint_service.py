@@ -22,19 +22,25 @@ CONTAINER_NAME = "pinpoint"
 WEB_PORT_NAME = "web"
 # Port-mapping names and Cloud Map discovery names must be unique; the client DNS name is shared.
 COLLECTOR_PORT_NAMES = ("collector-agent", "collector-stat", "collector-span")
+HEALTH_CHECK_COMMAND = "/usr/local/bin/pinpoint-healthcheck"
 
 
 def container_environment(config: PlatformConfig) -> dict[str, str]:
-    """The image's runtime settings (see images/pinpoint/README.md for each variable)."""
+    """The image's runtime settings (each is documented in images/pinpoint/README.md)."""
+    ttl_seconds = str(config.hbase_ttl_days * 86400)
     return {
-        "WEB_PORT": str(config.web_port),
-        "COLLECTOR_GRPC_AGENT_PORT": str(config.collector_agent_port),
-        "COLLECTOR_GRPC_STAT_PORT": str(config.collector_stat_port),
-        "COLLECTOR_GRPC_SPAN_PORT": str(config.collector_span_port),
-        "HBASE_TTL_SECONDS": str(config.hbase_ttl_days * 86400),
-        # Leave room for the JVMs' off-heap use: the entrypoint splits this between HBase,
-        # collector and web.
-        "CONTAINER_MEMORY_MIB": str(config.memory_mib),
+        "PINPOINT_WEB_PORT": str(config.web_port),
+        "PINPOINT_COLLECTOR_AGENT_PORT": str(config.collector_agent_port),
+        "PINPOINT_COLLECTOR_STAT_PORT": str(config.collector_stat_port),
+        "PINPOINT_COLLECTOR_SPAN_PORT": str(config.collector_span_port),
+        "PINPOINT_HEALTH_PATH": config.health_check_path,
+        # The task's memory, stated rather than read from a cgroup Fargate may leave unlimited
+        # at container level; the supervisor splits it between the three JVMs.
+        "CONTAINER_MEMORY_MB": str(config.memory_mib),
+        # Bulk data (traces, statistics, agent events); metadata keeps the image's longer TTLs.
+        "PINPOINT_TTL_TRACE_SECONDS": ttl_seconds,
+        "PINPOINT_TTL_STATISTICS_SECONDS": ttl_seconds,
+        "PINPOINT_TTL_AGENT_EVENT_SECONDS": ttl_seconds,
     }
 
 
@@ -80,17 +86,11 @@ class PinpointService(Construct):
                 ),
             ],
             health_check=ecs.HealthCheck(
-                # CMD (not CMD-SHELL): the configured path never passes through a shell.
-                command=[
-                    "CMD",
-                    "curl",
-                    "-fsS",
-                    "-o",
-                    "/dev/null",
-                    f"http://127.0.0.1:{config.web_port}{config.health_check_path}",
-                ],
+                # The image's check: the web answers PINPOINT_HEALTH_PATH with 200 and the
+                # collector accepts gRPC connections. CMD form: nothing passes through a shell.
+                command=["CMD", HEALTH_CHECK_COMMAND],
                 interval=Duration.seconds(30),
-                timeout=Duration.seconds(5),
+                timeout=Duration.seconds(10),
                 retries=10,
                 start_period=Duration.seconds(300),
             ),

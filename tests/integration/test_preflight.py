@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.preflight import context_overrides
+from scripts.preflight import context_overrides, unpinned_image_checksums
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,9 @@ def test_context_overrides_are_read_from_cdk_args() -> None:
 
 
 def test_deploy_without_credentials_fails_with_one_line(tmp_path: Path) -> None:
-    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", env=isolated_env(tmp_path))
+    result = run_preflight(
+        "deploy", "-c", f"agent_sha512={SHA512}", "-c", IMAGE_SUMS, env=isolated_env(tmp_path)
+    )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -66,6 +68,27 @@ def test_bad_setting_fails_before_credentials_are_checked(tmp_path: Path) -> Non
 
 
 SHA512 = "ab" * 64
+IMAGE_SUMS = (
+    'image_build_args={"PINPOINT_COLLECTOR_SHA512": "'
+    + "cd" * 64
+    + '", "PINPOINT_WEB_SHA512": "'
+    + "ef" * 64
+    + '"}'
+)
+
+
+def test_unpinned_checksums_are_read_from_the_dockerfile() -> None:
+    assert unpinned_image_checksums() == ["PINPOINT_COLLECTOR_SHA512", "PINPOINT_WEB_SHA512"]
+
+
+def test_asset_deploy_without_jar_checksums_fails_before_aws_with_one_line(tmp_path: Path) -> None:
+    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", env=isolated_env(tmp_path))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "preflight: error: Invalid setting image_build_args={}: allowed: a mapping that sets "
+        "PINPOINT_COLLECTOR_SHA512, PINPOINT_WEB_SHA512"
+    )
 
 
 def test_deploy_without_agent_checksum_fails_before_aws_with_one_line(tmp_path: Path) -> None:
@@ -83,7 +106,7 @@ def test_deploy_with_credentials_checks_engine_and_arm64_emulation(tmp_path: Pat
     env = isolated_env(
         tmp_path, AWS_ENDPOINT_URL=moto_server, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing"
     )
-    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", env=env)
+    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", "-c", IMAGE_SUMS, env=env)
     assert result.returncode == 0, result.stderr
     assert "preflight: AWS account 123456789012 in eu-west-1" in result.stdout
     assert "builds images/pinpoint for linux/arm64" in result.stdout
@@ -97,7 +120,7 @@ def test_deploy_without_docker_daemon_fails_with_one_line(tmp_path: Path, moto_s
         AWS_SECRET_ACCESS_KEY="testing",
         DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock",
     )
-    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", env=env)
+    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", "-c", IMAGE_SUMS, env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("preflight: error: cannot reach the Docker daemon")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -146,6 +146,14 @@ def test_bad_values_fail_with_one_line_naming_key_value_and_allowed(settings: di
     assert "\n" not in message
 
 
+def test_build_args_accept_a_json_object_from_the_command_line() -> None:
+    assert parse_settings({"image_build_args": '{"A_SHA512": "x"}'}).image_build_args == {"A_SHA512": "x"}
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting image_build_args='\{bad': allowed: a JSON object"
+    ):
+        parse_settings({"image_build_args": "{bad"})
+
+
 def test_several_problems_give_one_line_each() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({"cpu": 3, "ephemeral_storage_gib": 1})

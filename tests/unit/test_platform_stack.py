@@ -8,6 +8,8 @@ import pytest
 from aws_cdk import Validations
 from aws_cdk.assertions import Match, Template
 
+from stacks.config import REPO_ROOT, parse_settings
+from stacks.constructs.pinpoint_service import HEALTH_CHECK_COMMAND, container_environment
 from tests.unit.conftest import synth, synth_stack
 
 
@@ -105,12 +107,32 @@ def test_container_ports_stop_timeout_health_check_and_logs(template: Template) 
     # Plain TCP for gRPC: an app protocol would put Envoy's 15 s per-request timeout on the streams.
     assert all("AppProtocol" not in m for m in definition["PortMappings"])
     health = definition["HealthCheck"]
-    assert health["Command"] == ["CMD", "curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/serverTime"]
+    # The image's own check (web health path + collector port), no shell involved.
+    assert health["Command"] == ["CMD", "/usr/local/bin/pinpoint-healthcheck"]
     assert health["StartPeriod"] == 300
     assert definition["LogConfiguration"]["LogDriver"] == "awslogs"
     environment = {item["Name"]: item["Value"] for item in definition["Environment"]}
-    assert environment["WEB_PORT"] == "8080"
-    assert environment["CONTAINER_MEMORY_MIB"] == "16384"
+    assert environment == {
+        "PINPOINT_WEB_PORT": "8080",
+        "PINPOINT_COLLECTOR_AGENT_PORT": "9991",
+        "PINPOINT_COLLECTOR_STAT_PORT": "9992",
+        "PINPOINT_COLLECTOR_SPAN_PORT": "9993",
+        "PINPOINT_HEALTH_PATH": "/serverTime",
+        "CONTAINER_MEMORY_MB": "16384",
+        "PINPOINT_TTL_TRACE_SECONDS": str(60 * 86400),
+        "PINPOINT_TTL_STATISTICS_SECONDS": str(60 * 86400),
+        "PINPOINT_TTL_AGENT_EVENT_SECONDS": str(60 * 86400),
+    }
+
+
+def test_environment_names_are_the_ones_the_image_reads() -> None:
+    """The stack and images/pinpoint must agree on every variable the stack sets."""
+    supervisor = (REPO_ROOT / "images/pinpoint/bin/pinpoint-supervisor").read_text()
+    tables = (REPO_ROOT / "images/pinpoint/hbase/pinpoint-tables.hbase").read_text()
+    healthcheck = (REPO_ROOT / "images/pinpoint/bin/pinpoint-healthcheck").read_text()
+    for name in container_environment(parse_settings({})):
+        assert f"${{{name}" in supervisor + tables + healthcheck, f"the image never reads {name}"
+    assert (REPO_ROOT / "images/pinpoint" / HEALTH_CHECK_COMMAND.removeprefix("/usr/local/")).exists()
 
 
 def test_log_groups_have_the_configured_retention(template: Template) -> None:
