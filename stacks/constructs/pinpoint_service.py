@@ -9,12 +9,11 @@ from __future__ import annotations
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from stacks.config import PlatformConfig
-from stacks.constructs.log_groups import log_group
+from stacks.constructs.fargate import container_logs, runtime_platform
 from stacks.constructs.pinpoint_image import pinpoint_container_image
 from stacks.nag import acknowledge
 
@@ -65,19 +64,17 @@ class PinpointService(Construct):
             cpu=config.cpu,
             memory_limit_mib=config.memory_mib,
             ephemeral_storage_gib=config.ephemeral_storage_gib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.of(config.cpu_architecture),
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
+            runtime_platform=runtime_platform(config),
         )
-        logs = log_group(self, "Logs", config=config)
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
             image=pinpoint_container_image(self, config),
             essential=True,
             environment=container_environment(config),
             stop_timeout=Duration.seconds(config.stop_timeout_seconds),
-            logging=ecs.LogDrivers.aws_logs(stream_prefix="pinpoint", log_group=logs),
+            logging=container_logs(
+                self, "Logs", config=config, task_definition=self.task_definition, stream_prefix="pinpoint"
+            ),
             port_mappings=[
                 ecs.PortMapping(container_port=config.web_port, name=WEB_PORT_NAME),
                 *(
@@ -95,11 +92,6 @@ class PinpointService(Construct):
                 start_period=Duration.seconds(300),
             ),
         )
-        # The seed's gotcha: tasks fail to start when the execution role cannot create its log
-        # group (awslogs-create-group). Grant it, scoped to this service's log group only.
-        self.task_definition.add_to_execution_role_policy(
-            iam.PolicyStatement(actions=["logs:CreateLogGroup"], resources=[logs.log_group_arn])
-        )
 
         self.security_group = ec2.SecurityGroup(
             self,
@@ -111,7 +103,6 @@ class PinpointService(Construct):
         # Image pulls (ECR, S3), CloudWatch Logs and the ECS/Service Connect agents are HTTPS.
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
 
-        service_connect_logs = log_group(self, "ServiceConnectLogs", config=config)
         idle = Duration.seconds(config.service_connect_idle_timeout_seconds)
         self.service = ecs.FargateService(
             self,
@@ -129,8 +120,12 @@ class PinpointService(Construct):
             security_groups=[self.security_group],
             service_connect_configuration=ecs.ServiceConnectProps(
                 namespace=namespace.namespace_arn,
-                log_driver=ecs.LogDrivers.aws_logs(
-                    stream_prefix="service-connect", log_group=service_connect_logs
+                log_driver=container_logs(
+                    self,
+                    "ServiceConnectLogs",
+                    config=config,
+                    task_definition=self.task_definition,
+                    stream_prefix="service-connect",
                 ),
                 services=[
                     ecs.ServiceConnectService(

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from stacks.config import REPO_ROOT, PlatformConfig
 from stacks.constructs.agent_distribution import AgentDistribution, apm_opts
 from stacks.constructs.agent_volume import AgentVolume
-from stacks.constructs.log_groups import log_group
+from stacks.constructs.fargate import container_logs, runtime_platform
 from stacks.constructs.pinpoint_image import PLATFORMS
 from stacks.nag import acknowledge
 
@@ -50,10 +49,7 @@ class SampleAppService(Construct):
             "TaskDefinition",
             cpu=config.sample_app_cpu,
             memory_limit_mib=config.sample_app_memory_mib,
-            runtime_platform=ecs.RuntimePlatform(
-                cpu_architecture=ecs.CpuArchitecture.of(config.cpu_architecture),
-                operating_system_family=ecs.OperatingSystemFamily.LINUX,
-            ),
+            runtime_platform=runtime_platform(config),
             # Transit encryption + IAM authorization through the access point (agent_volume.py).
             volumes=[agent_volume.volume(AGENT_VOLUME_NAME)],
         )
@@ -61,7 +57,6 @@ class SampleAppService(Construct):
         # attach to their own services' task roles.
         self.task_definition.task_role.add_managed_policy(agent_volume.mount_policy)
 
-        logs = log_group(self, "Logs", config=config)
         self.container = self.task_definition.add_container(
             CONTAINER_NAME,
             image=ecs.ContainerImage.from_asset(
@@ -76,7 +71,13 @@ class SampleAppService(Construct):
                 # Size the heap from the task, leaving room for the agent's off-heap buffers.
                 "JAVA_OPTS": "-XX:MaxRAMPercentage=70",
             },
-            logging=ecs.LogDrivers.aws_logs(stream_prefix=CONTAINER_NAME, log_group=logs),
+            logging=container_logs(
+                self,
+                "Logs",
+                config=config,
+                task_definition=self.task_definition,
+                stream_prefix=CONTAINER_NAME,
+            ),
             port_mappings=[ecs.PortMapping(container_port=APP_PORT, name="http")],
         )
         self.container.add_mount_points(
@@ -84,11 +85,7 @@ class SampleAppService(Construct):
                 source_volume=AGENT_VOLUME_NAME, container_path=config.agent_mount_path, read_only=True
             )
         )
-        self.task_definition.add_to_execution_role_policy(
-            iam.PolicyStatement(actions=["logs:CreateLogGroup"], resources=[logs.log_group_arn])
-        )
 
-        service_connect_logs = log_group(self, "ServiceConnectLogs", config=config)
         self.service = ecs.FargateService(
             self,
             "Service",
@@ -106,8 +103,12 @@ class SampleAppService(Construct):
             # among them the collector's, and publishes nothing.
             service_connect_configuration=ecs.ServiceConnectProps(
                 namespace=namespace.namespace_arn,
-                log_driver=ecs.LogDrivers.aws_logs(
-                    stream_prefix="service-connect", log_group=service_connect_logs
+                log_driver=container_logs(
+                    self,
+                    "ServiceConnectLogs",
+                    config=config,
+                    task_definition=self.task_definition,
+                    stream_prefix="service-connect",
                 ),
             ),
         )
