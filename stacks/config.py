@@ -194,6 +194,11 @@ class PlatformConfig(BaseModel):
     hbase_ttl_days: int = Field(
         60, ge=1, le=3650, description="TTL of traces, statistics and agent events in HBase (days, 1-3650)."
     )
+    hbase_storage: Literal["ephemeral", "efs"] = Field(
+        "ephemeral",
+        description="HBase data on the task's ephemeral storage (fast; lost when the task is replaced) "
+        "or on encrypted EFS (kept across deploys and restarts; slower, billed per GB).",
+    )
     log_retention_days: int = Field(
         30, description="CloudWatch Logs retention (days; a value CloudWatch accepts)."
     )

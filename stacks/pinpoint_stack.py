@@ -60,9 +60,7 @@ class PinpointStack(Stack):
                 ec2.Peer.security_group_id(group_id), "Pinpoint agents (configured group)"
             )
 
-        agent_volume = AgentVolume(
-            self, "AgentVolume", config=config, vpc=network.vpc, subnets=network.private_subnets
-        )
+        agent_volume = AgentVolume(self, "AgentVolume", vpc=network.vpc, subnets=network.private_subnets)
         agent_volume.allow_mount_from(self.application_security_group, "Agent mounts from applications")
         agent_distribution = AgentDistribution(
             self,

@@ -13,6 +13,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from stacks.config import PlatformConfig
+from stacks.constructs.efs_volume import AccessPointSpec, EncryptedVolume
 from stacks.constructs.fargate import container_logs, runtime_platform
 from stacks.constructs.pinpoint_image import pinpoint_container_image
 from stacks.nag import acknowledge
@@ -22,6 +23,10 @@ WEB_PORT_NAME = "web"
 # Port-mapping names and Cloud Map discovery names must be unique; the client DNS name is shared.
 COLLECTOR_PORT_NAMES = ("collector-agent", "collector-stat", "collector-span")
 HEALTH_CHECK_COMMAND = "/usr/local/bin/pinpoint-healthcheck"
+# The image's HBase data directory and the uid its processes run as (images/pinpoint/README.md).
+HBASE_DATA_DIR = "/var/lib/pinpoint/hbase"
+IMAGE_UID = "10001"
+HBASE_VOLUME_NAME = "hbase-data"
 
 
 def container_environment(config: PlatformConfig) -> dict[str, str]:
@@ -33,6 +38,7 @@ def container_environment(config: PlatformConfig) -> dict[str, str]:
         "PINPOINT_COLLECTOR_STAT_PORT": str(config.collector_stat_port),
         "PINPOINT_COLLECTOR_SPAN_PORT": str(config.collector_span_port),
         "PINPOINT_HEALTH_PATH": config.health_check_path,
+        "HBASE_DATA_DIR": HBASE_DATA_DIR,
         # The task's memory, stated rather than read from a cgroup Fargate may leave unlimited
         # at container level; the supervisor splits it between the three JVMs.
         "CONTAINER_MEMORY_MB": str(config.memory_mib),
@@ -103,6 +109,10 @@ class PinpointService(Construct):
         # Image pulls (ECR, S3), CloudWatch Logs and the ECS/Service Connect agents are HTTPS.
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
 
+        self.hbase_volume = (
+            self._keep_hbase_data_on_efs(cluster.vpc, subnets) if config.hbase_storage == "efs" else None
+        )
+
         idle = Duration.seconds(config.service_connect_idle_timeout_seconds)
         self.service = ecs.FargateService(
             self,
@@ -153,6 +163,30 @@ class PinpointService(Construct):
             "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of the "
             "execution role is scoped to this stack's repository and log groups.",
         )
+
+    def _keep_hbase_data_on_efs(self, vpc: ec2.IVpc, subnets: ec2.SubnetSelection) -> EncryptedVolume:
+        """Mount an encrypted EFS access point over the HBase data directory, read-write.
+
+        The service never runs two tasks at once (min 0 % / max 100 %), so there is one writer.
+        """
+        volume = EncryptedVolume(
+            self,
+            "HBaseData",
+            vpc=vpc,
+            subnets=subnets,
+            access_point=AccessPointSpec(path="/hbase", uid=IMAGE_UID, gid=IMAGE_UID, permissions="750"),
+            purpose="Pinpoint HBase data",
+        )
+        self.task_definition.add_volume(
+            name=HBASE_VOLUME_NAME,
+            efs_volume_configuration=volume.volume(HBASE_VOLUME_NAME).efs_volume_configuration,
+        )
+        self.container.add_mount_points(
+            ecs.MountPoint(source_volume=HBASE_VOLUME_NAME, container_path=HBASE_DATA_DIR, read_only=False)
+        )
+        self.task_definition.add_to_task_role_policy(volume.read_write_mount_statement())
+        volume.allow_mount_from(self.security_group, "HBase data mount from the Pinpoint task")
+        return volume
 
     def allow_collector_from(self, peer: ec2.IPeer, description: str) -> None:
         """Open the three collector gRPC ports (and nothing else) to ``peer``."""

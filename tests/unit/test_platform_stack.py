@@ -118,6 +118,7 @@ def test_container_ports_stop_timeout_health_check_and_logs(template: Template) 
         "PINPOINT_COLLECTOR_STAT_PORT": "9992",
         "PINPOINT_COLLECTOR_SPAN_PORT": "9993",
         "PINPOINT_HEALTH_PATH": "/serverTime",
+        "HBASE_DATA_DIR": "/var/lib/pinpoint/hbase",
         "CONTAINER_MEMORY_MB": "16384",
         "PINPOINT_TTL_TRACE_SECONDS": str(60 * 86400),
         "PINPOINT_TTL_STATISTICS_SECONDS": str(60 * 86400),
@@ -438,3 +439,43 @@ def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:
     enable_nag(app)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
+
+
+# --- HBase data storage --------------------------------------------------------------------------
+
+
+def test_hbase_data_is_on_ephemeral_storage_by_default(template: Template) -> None:
+    assert "MountPoints" not in container(template) or container(template)["MountPoints"] == []
+    template.resource_count_is("AWS::EFS::FileSystem", 1)  # the agent volume only
+
+
+def test_hbase_data_on_efs_is_encrypted_retained_and_mounted_read_write_with_iam() -> None:
+    template = synth(hbase_storage="efs")
+    file_systems = template.find_resources("AWS::EFS::FileSystem")
+    assert len(file_systems) == 2
+    assert all(
+        fs["Properties"]["Encrypted"] and fs["DeletionPolicy"] == "Retain" for fs in file_systems.values()
+    )
+    template.has_resource_properties(
+        "AWS::EFS::AccessPoint",
+        {
+            "RootDirectory": Match.object_like({"Path": "/hbase"}),
+            "PosixUser": {"Uid": "10001", "Gid": "10001"},
+        },
+    )
+    task = only(template, "AWS::ECS::TaskDefinition", {"Family": Match.string_like_regexp("Pinpoint")})
+    (volume,) = task["Properties"]["Volumes"]
+    assert volume["EFSVolumeConfiguration"]["TransitEncryption"] == "ENABLED"
+    assert volume["EFSVolumeConfiguration"]["AuthorizationConfig"]["IAM"] == "ENABLED"
+    assert container(template)["MountPoints"] == [
+        {"ContainerPath": "/var/lib/pinpoint/hbase", "ReadOnly": False, "SourceVolume": volume["Name"]}
+    ]
+    # NFS into the HBase file system only from the Pinpoint task.
+    groups = _security_groups(template)
+    pinpoint = next(
+        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Pinpoint all-in-one")
+    )
+    ingress = _ingress_of(template, "Pinpoint HBase data EFS")
+    assert [(r["SourceSecurityGroupId"]["Fn::GetAtt"][0], r["FromPort"]) for r in ingress] == [
+        (pinpoint, 2049)
+    ]
