@@ -216,7 +216,9 @@ def write_settings(path: Path, settings: dict[str, Any]) -> None:
 
 
 def _http_error(url: str, error: Exception) -> ScriptError:
-    return ScriptError(f"cannot download {url}: {one_line(error)}")
+    # Connection errors wrap urllib3's MaxRetryError, whose text repeats the URL: keep its cause.
+    cause = getattr(error.args[0], "reason", None) if error.args else None
+    return ScriptError(f"cannot download {url}: {one_line(cause or error)}")
 
 
 def _check_status(url: str, response: requests.Response) -> None:
@@ -352,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {item.artifact.name}: matches {item.verified_by}")
         else:
             print(
-                f"  {item.artifact.name}: trust-on-first-download: {item.artifact.url} publishes no "
-                "checksum, so this is the hash of what was downloaded just now; check it out of band "
+                f"  {item.artifact.name}: trust-on-first-download: no .sha512/.sha1 is published next to "
+                f"{item.artifact.url}, so this is the hash of what was downloaded just now; check it out of band "
                 "(e.g. against the release page or a second network) before deploying"
             )
 

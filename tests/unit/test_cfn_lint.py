@@ -16,7 +16,9 @@ VARIANTS = {
         "image_source": "ecr",
         "image_tag": "abc1234",
     },
-    "sample-app": {"sample_app_enabled": True},
+    # The same override set as tests/unit/test_sample_app_service.py: synthesized once per session.
+    "sample-app": {"sample_app_enabled": True, "agent_sha512": "ab" * 64},
+    "hbase-on-efs": {"hbase_storage": "efs"},
 }
 
 
