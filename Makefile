@@ -11,11 +11,11 @@ export PATH := $(NODE_BIN):$(PATH)
 CDK := $(NODE_BIN)/cdk
 # Extra CDK arguments, e.g. CDK_ARGS="-c config=prod -c image_tag=abc1234"
 CDK_ARGS ?=
-# Extra push_image.py arguments, e.g. ARGS="--tag v1 --latest"
+# Extra script arguments for push-image / pin-checksums, e.g. ARGS="--tag v1 --latest"
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup synth deploy diff destroy push-image test test-unit test-integration lint format bench provision-test-host clean
+.PHONY: help setup synth deploy diff destroy push-image pin-checksums test test-unit test-integration lint format bench provision-test-host clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ destroy: setup ## Delete the stack (EFS and the access-log bucket are retained)
 push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (see --help via ARGS=--help)
 	$(PY) scripts/push_image.py $(ARGS)
 
+pin-checksums: setup ## Download the pinned jars + agent, verify them, write their SHA-512 to config/<env>.json (ARGS="--config prod")
+	$(PY) scripts/pin_checksums.py $(ARGS)
+
 test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -68,7 +71,7 @@ lint: setup ## ruff, hadolint and cfn-lint over a fresh synth
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/hadolint images/pinpoint/Dockerfile images/app/Dockerfile
 	$(CDK) synth --quiet $(CDK_ARGS)
-	$(VENV)/bin/cfn-lint --format parseable cdk.out/*.template.json
+	$(VENV)/bin/cfn-lint --non-zero-exit-code error cdk.out/*.template.json
 
 format: setup ## Apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
