@@ -658,6 +658,7 @@ def build_image(
     tag: str,
     on_event: Callable[[StreamEvent], None] | None = None,
     dockerfile: str = "Dockerfile",
+    build_args: Mapping[str, str] | None = None,
 ) -> str:
     """Build ``context`` for ``platform`` with the classic builder, tag it, return the image ID.
 
@@ -676,10 +677,33 @@ def build_image(
             forcerm=True,
             pull=False,
             decode=True,
+            buildargs=dict(build_args or {}),
         )
         return read_build_stream(events, on_event)
     except (docker.errors.APIError, docker.errors.BuildError, requests.RequestException) as error:
         raise ScriptError(f"build failed: {_api_error(error)}") from error
+
+
+_EMPTY_CHECKSUM_ARG = re.compile(r"^ARG (\w+_SHA512)=\s*$", re.MULTILINE)
+
+
+def required_checksum_args(dockerfile: Path) -> list[str]:
+    """``*_SHA512`` build args a Dockerfile declares without a default.
+
+    Such a build fails closed half-way through (after the base image and downloads); checking
+    up front turns that into one line before anything is built or created.
+    """
+    return _EMPTY_CHECKSUM_ARG.findall(dockerfile.read_text())
+
+
+def check_checksum_args(dockerfile: Path, build_args: Mapping[str, str]) -> None:
+    missing = [name for name in required_checksum_args(dockerfile) if not build_args.get(name)]
+    if missing:
+        raise ScriptError(
+            f"{dockerfile} needs build args {', '.join(missing)} (the SHA-512 of each download): "
+            'run `make pin-checksums ARGS="--config ENV"` and pass --config ENV, or pass --build-arg NAME=SHA512',
+            exit_code=EXIT_USAGE,
+        )
 
 
 def _api_error(error: Exception) -> str:

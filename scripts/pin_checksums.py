@@ -18,7 +18,6 @@ the ``make deploy`` command go to stdout.
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import hashlib
 import json
@@ -56,10 +55,10 @@ from stacks.config import (  # noqa: E402
     load_environment_file,
     parse_settings,
 )
+from stacks.versions import AGENT_VERSION  # noqa: E402
 
 PROG = "pin-checksums"
 DOCKERFILE = REPO_ROOT / "images" / "pinpoint" / "Dockerfile"
-AGENT_CONSTRUCT = REPO_ROOT / "stacks" / "constructs" / "agent_distribution.py"
 # The rule stacks.config.load_environment_file applies to `-c config=<name>`; needed here only
 # to tell "file not created yet" (we create it) from "bad name" (its own error is re-raised).
 ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -115,20 +114,6 @@ def dockerfile_defaults(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
     return defaults
 
 
-def agent_version(construct: Path = AGENT_CONSTRUCT) -> str:
-    """``AGENT_VERSION`` of the agent-distribution construct, read from its source.
-
-    Importing the construct imports aws_cdk, which starts a Node process (about a second and
-    a Node version banner on stderr) for one string constant.
-    """
-    for node in ast.parse(construct.read_text()).body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "AGENT_VERSION" for target in node.targets
-        ):
-            return str(ast.literal_eval(node.value))
-    raise ScriptError(f"no AGENT_VERSION = '...' in {construct}")
-
-
 def artifacts(config: PlatformConfig, dockerfile: Path = DOCKERFILE) -> list[Artifact]:
     """The jars the image build fetches and the agent tarball the Lambda fetches, as they will."""
     # The build passes image_build_args as --build-arg, so they win over the Dockerfile's defaults.
@@ -147,7 +132,7 @@ def artifacts(config: PlatformConfig, dockerfile: Path = DOCKERFILE) -> list[Art
         for component in ("collector", "web")
     ]
     # Same layout as BundleSpec.url in stacks/constructs/agent_distribution/handler.py.
-    agent = agent_version()
+    agent = AGENT_VERSION
     agent_url = f"{config.agent_download_base_url}/v{agent}/pinpoint-agent-{agent}.tar.gz"
     return [*jars, Artifact(setting="agent_sha512", url=agent_url, build_arg=False)]
 

@@ -11,7 +11,6 @@ CDK args are read as setting overrides, exactly as the CDK app will see them.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -25,10 +24,11 @@ from scripts.common import (
     check_platform_runnable,
     docker_client,
     require_credentials,
+    required_checksum_args,
     run_script,
 )
 from stacks.config import ConfigError, load_config
-from stacks.constructs.agent_distribution import AGENT_VERSION
+from stacks.versions import AGENT_VERSION
 
 ACTIONS = ("deploy", "diff", "destroy")
 PINPOINT_DOCKERFILE = Path(__file__).resolve().parents[1] / "images" / "pinpoint" / "Dockerfile"
@@ -55,11 +55,6 @@ def context_overrides(cdk_args: list[str]) -> dict[str, str]:
     return overrides
 
 
-def unpinned_image_checksums(dockerfile: Path = PINPOINT_DOCKERFILE) -> list[str]:
-    """Checksum build args the Dockerfile leaves empty: the build fails closed without them."""
-    return re.findall(r"^ARG (\w+_SHA512)=\s*$", dockerfile.read_text(), flags=re.MULTILINE)
-
-
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ACTIONS:
         raise ScriptError(f"usage: preflight.py {{{','.join(ACTIONS)}}} [CDK args]", exit_code=EXIT_USAGE)
@@ -80,7 +75,9 @@ def main() -> int:
         )
 
     if action == "deploy" and config.image_source == "asset":
-        missing = [arg for arg in unpinned_image_checksums() if not config.image_build_args.get(arg)]
+        missing = [
+            arg for arg in required_checksum_args(PINPOINT_DOCKERFILE) if not config.image_build_args.get(arg)
+        ]
         if missing:
             raise ScriptError(
                 f"Invalid setting image_build_args={config.image_build_args!r}: allowed: a mapping that sets "

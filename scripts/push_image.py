@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from scripts.common import (  # noqa: E402
     aws_client,
     aws_session,
     build_image,
+    check_checksum_args,
     check_platform_runnable,
     docker_client,
     ecr_registry_auth,
@@ -56,7 +58,7 @@ from scripts.common import (  # noqa: E402
     set_ci_output,
     verify_image_platform,
 )
-from stacks.config import ConfigError, load_config, validate_image_tag  # noqa: E402
+from stacks.config import BUILD_ARG_NAME, ConfigError, load_config, validate_image_tag  # noqa: E402
 
 PROG = "push-image"
 DEFAULT_CONTEXT = REPO_ROOT / "images" / "pinpoint"
@@ -90,6 +92,13 @@ def _registry(text: str) -> str:
             f"invalid registry {text!r}: expected HOST[:PORT], no scheme or path"
         )
     return text
+
+
+def _build_arg(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition("=")
+    if not separator or not BUILD_ARG_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"invalid build arg {text!r}: expected NAME=VALUE")
+    return name, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="push to this registry endpoint instead of the ECR endpoint named by the auth token",
     )
     parser.add_argument(
+        "--build-arg",
+        dest="build_args",
+        type=_build_arg,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="docker build arg, repeatable; added to image_build_args from the project config "
+        "(where make pin-checksums records the jar checksums)",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="run every check (engine, platform, credentials, registry login) and print the plan; "
@@ -158,10 +177,14 @@ class Settings:
     repository: str
     keep_images: int
     environment: str | None
+    build_args: dict[str, str]
 
 
 def load_settings(
-    repository: str | None, environment: str | None, cdk_json: Path = REPO_ROOT / "cdk.json"
+    repository: str | None,
+    environment: str | None,
+    cdk_json: Path = REPO_ROOT / "cdk.json",
+    build_args: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read the project config as a deploy would, so ``--repository`` obeys the same rules."""
     overrides = {"image_repository": repository} if repository is not None else {}
@@ -172,7 +195,11 @@ def load_settings(
     except ConfigError as error:
         raise ScriptError(str(error), exit_code=EXIT_USAGE) from error
     return Settings(
-        repository=config.image_repository, keep_images=config.ecr_keep_images, environment=environment
+        repository=config.image_repository,
+        keep_images=config.ecr_keep_images,
+        environment=environment,
+        # The same build args `cdk deploy` would pass (image_build_args), --build-arg on top.
+        build_args={**config.image_build_args, **(build_args or {})},
     )
 
 
@@ -187,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     platform: Platform = args.platform
     context: Path = args.context.resolve()
-    settings = load_settings(args.repository, args.config)
+    settings = load_settings(args.repository, args.config, build_args=dict(args.build_args))
     if not (context / "Dockerfile").is_file():
         raise ScriptError(f"no Dockerfile in build context {context}", exit_code=EXIT_USAGE)
+    check_checksum_args(context / "Dockerfile", settings.build_args)
     tag: str = args.tag or git_revision_tag(REPO_ROOT)
     out = Reporter()
 
@@ -229,7 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         local.claim(f"{image}:{tag}")
         with out.build_progress() as on_build_event:
             image_id = build_image(
-                client, context=context, platform=platform, tag=f"{image}:{tag}", on_event=on_build_event
+                client,
+                context=context,
+                platform=platform,
+                tag=f"{image}:{tag}",
+                on_event=on_build_event,
+                build_args=settings.build_args,
             )
         attrs = client.images.get(image_id).attrs
         verify_image_platform(attrs, platform)

@@ -24,10 +24,8 @@ from stacks.config import PlatformConfig
 from stacks.constructs.agent_volume import AgentVolume
 from stacks.constructs.log_groups import log_group
 from stacks.nag import acknowledge
+from stacks.versions import AGENT_VERSION
 
-# The agent must match the collector: a 3.1 agent needs a 3.1 collector. Keep equal to
-# PINPOINT_VERSION in images/pinpoint/Dockerfile (tests/unit/test_agent_distribution.py checks).
-AGENT_VERSION = "3.1.1"
 # Bundles kept on the volume: tasks resolve `current` once at start and keep that path.
 KEEP_VERSIONS = 3
 HANDLER_DIR = Path(__file__).with_name("agent_distribution")

@@ -14,22 +14,23 @@ from pathlib import Path
 
 import pytest
 
+from scripts.common import required_checksum_args
 from scripts.pin_checksums import (
     Artifact,
     Pinned,
-    agent_version,
     dockerfile_defaults,
     merged_settings,
     write_settings,
 )
-from scripts.preflight import unpinned_image_checksums
+from scripts.preflight import PINPOINT_DOCKERFILE
 from stacks.config import load_config
+from stacks.versions import AGENT_VERSION
 from tests.integration.mirror import serve_directory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "prod"
 JAR_VERSION = dockerfile_defaults()["PINPOINT_VERSION"]
-AGENT_VERSION = agent_version()
+
 COLLECTOR = f"maven/pinpoint-collector/{JAR_VERSION}/pinpoint-collector-{JAR_VERSION}-exec.jar"
 WEB = f"maven/pinpoint-web/{JAR_VERSION}/pinpoint-web-{JAR_VERSION}-exec.jar"
 AGENT = f"github/v{AGENT_VERSION}/pinpoint-agent-{AGENT_VERSION}.tar.gz"
@@ -140,7 +141,7 @@ def test_pins_verified_values_and_keeps_other_settings(mirror: Mirror, config_di
     # What make deploy's preflight checks now passes.
     config = load_config({"config": ENVIRONMENT}, config_dir=config_dir)
     assert config.agent_sha512 == mirror.sha512(AGENT)
-    missing = unpinned_image_checksums()
+    missing = required_checksum_args(PINPOINT_DOCKERFILE)
     assert missing  # the Dockerfile still fails closed without them
     assert all(config.image_build_args.get(name) for name in missing)
 

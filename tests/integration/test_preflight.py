@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.preflight import context_overrides, unpinned_image_checksums
+from scripts.common import required_checksum_args
+from scripts.preflight import PINPOINT_DOCKERFILE, context_overrides
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +79,7 @@ IMAGE_SUMS = (
 
 
 def test_unpinned_checksums_are_read_from_the_dockerfile() -> None:
-    assert unpinned_image_checksums() == ["PINPOINT_COLLECTOR_SHA512", "PINPOINT_WEB_SHA512"]
+    assert required_checksum_args(PINPOINT_DOCKERFILE) == ["PINPOINT_COLLECTOR_SHA512", "PINPOINT_WEB_SHA512"]
 
 
 def test_asset_deploy_without_jar_checksums_fails_before_aws_with_one_line(tmp_path: Path) -> None:

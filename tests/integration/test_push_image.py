@@ -438,3 +438,46 @@ def test_immutable_tag_already_in_ecr_fails_before_building(
     result = pusher.run(arm64_context, "--tag", "taken1", registry=registry.address)
     assert_one_error_line(result, 1, "tag taken1 already exists", "immutable")
     assert "Step 1/" not in result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Build args: the Pinpoint Dockerfile fails closed without its jar checksums
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checksum_context(tmp_path_factory: pytest.TempPathFactory, debian_arm64_base_image: str) -> Path:
+    """Like images/pinpoint: a checksum build arg without a default that the build needs."""
+    context = tmp_path_factory.mktemp("checksum-context")
+    (context / "Dockerfile").write_text(
+        f"FROM {debian_arm64_base_image}\nARG STANDIN_SHA512=\n"
+        'RUN test -n "$STANDIN_SHA512" && echo "$STANDIN_SHA512" > /pinned-checksum\n'
+    )
+    return context
+
+
+def test_missing_checksum_build_arg_fails_before_anything_is_created(
+    registry: LocalRegistry, checksum_context: Path, pusher: Pusher
+) -> None:
+    result = pusher.run(checksum_context, "--tag", "v1", registry=registry.address)
+    assert_one_error_line(result, 2, "needs build args STANDIN_SHA512", "make pin-checksums")
+    assert not pusher.ecr_repository_exists()
+    assert pusher.local_tags(registry.address) == []
+
+
+def test_build_args_reach_the_build(registry: LocalRegistry, checksum_context: Path, pusher: Pusher) -> None:
+    checksum = "ab" * 64
+    result = pusher.run(
+        checksum_context,
+        "--tag",
+        "v1",
+        "--build-arg",
+        f"STANDIN_SHA512={checksum}",
+        registry=registry.address,
+    )
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert registry.tags(pusher.repository) == ["v1"]
+    built = pusher.docker.containers.run(
+        f"{registry.address}/{pusher.repository}:v1", ["cat", "/pinned-checksum"], remove=True
+    )
+    assert built.decode().strip() == checksum

@@ -25,6 +25,7 @@ from scripts.common import (
     ScriptError,
     TransientError,
     aws_session,
+    check_checksum_args,
     check_platform_runnable,
     die,
     ecr_lifecycle_policy,
@@ -33,6 +34,7 @@ from scripts.common import (
     is_transient_registry_error,
     read_build_stream,
     read_push_stream,
+    required_checksum_args,
     run_script,
     split_reference,
     verify_image_platform,
@@ -122,7 +124,32 @@ def test_registry_accepts_host_and_port(registry: str) -> None:
 
 def test_settings_default_from_the_config_schema(tmp_path: Path) -> None:
     settings = push_image.load_settings(None, None, cdk_json=tmp_path / "absent.json")
-    assert settings == push_image.Settings(repository="pinpoint-all-in-one", keep_images=10, environment=None)
+    assert settings == push_image.Settings(
+        repository="pinpoint-all-in-one", keep_images=10, environment=None, build_args={}
+    )
+
+
+def test_build_args_come_from_the_config_with_command_line_on_top(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text('{"context": {"image_build_args": {"A_SHA512": "from-config", "B": "kept"}}}')
+    settings = push_image.load_settings(None, None, cdk_json=cdk_json, build_args={"A_SHA512": "from-flag"})
+    assert settings.build_args == {"A_SHA512": "from-flag", "B": "kept"}
+
+
+def test_build_arg_flag_needs_name_equals_value() -> None:
+    args = push_image.build_parser().parse_args(["--build-arg", "X_SHA512=ab=c", "--build-arg", "Y="])
+    assert args.build_args == [("X_SHA512", "ab=c"), ("Y", "")]
+    with pytest.raises(SystemExit):
+        push_image.build_parser().parse_args(["--build-arg", "no-equals"])
+
+
+def test_missing_checksum_args_fail_before_any_build(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM x\nARG A_SHA512=\nARG B_SHA512=\nARG C_SHA512=abc\n")
+    assert required_checksum_args(dockerfile) == ["A_SHA512", "B_SHA512"]
+    check_checksum_args(dockerfile, {"A_SHA512": "1", "B_SHA512": "2"})
+    with pytest.raises(ScriptError, match=r"needs build args B_SHA512 \(the SHA-512"):
+        check_checksum_args(dockerfile, {"A_SHA512": "1"})
 
 
 def test_settings_read_cdk_json_context(tmp_path: Path) -> None:
@@ -149,11 +176,11 @@ def test_valid_repository_names_pass(name: str, tmp_path: Path) -> None:
 
 
 def test_deploy_command_names_exactly_what_stacks_config_reads() -> None:
-    settings = push_image.Settings(repository="apm/pinpoint", keep_images=10, environment=None)
+    settings = push_image.Settings(repository="apm/pinpoint", keep_images=10, environment=None, build_args={})
     assert push_image.deploy_command(settings, "abc1234") == (
         'make deploy CDK_ARGS="-c image_source=ecr -c image_repository=apm/pinpoint -c image_tag=abc1234"'
     )
-    prod = push_image.Settings(repository="apm/pinpoint", keep_images=10, environment="prod")
+    prod = push_image.Settings(repository="apm/pinpoint", keep_images=10, environment="prod", build_args={})
     assert push_image.deploy_command(prod, "abc1234").startswith('make deploy CDK_ARGS="-c config=prod ')
 
 
