@@ -15,7 +15,7 @@ CDK_ARGS ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup synth deploy diff destroy push-image pin-checksums test test-unit test-integration lint format bench provision-test-host clean
+.PHONY: help setup synth bootstrap deploy diff destroy push-image pin-checksums test test-unit test-integration lint format bench provision-test-host clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ setup: $(VENV)/.installed node_modules/.installed ## Create the venv and install
 synth: setup ## Synthesize CloudFormation into cdk.out (offline, no AWS account needed)
 	$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Templates in cdk.out/ (cdk-nag clean)."
+
+bootstrap: setup ## Once per account/region: cdk bootstrap (the preflight says when it is needed)
+	$(PY) scripts/preflight.py bootstrap $(CDK_ARGS)
+	$(CDK) bootstrap $(CDK_ARGS)
 
 deploy: setup ## Build the image, deploy the platform and distribute the agent (needs AWS credentials)
 	$(PY) scripts/preflight.py deploy $(CDK_ARGS)

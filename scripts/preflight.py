@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.common import (
     EXIT_USAGE,
+    AwsIdentity,
     Platform,
     ScriptError,
+    aws_client,
+    aws_error,
     aws_session,
     check_platform_runnable,
     docker_client,
@@ -30,7 +36,11 @@ from scripts.common import (
 from stacks.config import ConfigError, load_config
 from stacks.versions import AGENT_VERSION
 
-ACTIONS = ("deploy", "diff", "destroy")
+ACTIONS = ("deploy", "diff", "destroy", "bootstrap")
+# Where `cdk bootstrap` (default qualifier) records its version; the synthesized template's
+# CheckBootstrapVersion rule wants at least 6.
+BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
+MIN_BOOTSTRAP_VERSION = 6
 PINPOINT_DOCKERFILE = Path(__file__).resolve().parents[1] / "images" / "pinpoint" / "Dockerfile"
 PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
 
@@ -55,6 +65,28 @@ def context_overrides(cdk_args: list[str]) -> dict[str, str]:
     return overrides
 
 
+def require_cdk_bootstrap(session: Any, identity: AwsIdentity) -> int:
+    """The account/region's CDK bootstrap version; one line saying `make bootstrap` when missing."""
+    where = f"account {identity.account} in {identity.region}"
+    fix = f"run `make bootstrap` once (cdk bootstrap aws://{identity.account}/{identity.region})"
+    try:
+        value = aws_client(session, "ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"][
+            "Value"
+        ]
+    except botocore.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
+            raise ScriptError(f"{where} is not bootstrapped for the CDK: {fix}") from None
+        raise ScriptError(
+            f"cannot read {BOOTSTRAP_VERSION_PARAMETER} in {where}: {aws_error(error)}"
+        ) from None
+    version = int(value) if value.isdigit() else 0
+    if version < MIN_BOOTSTRAP_VERSION:
+        raise ScriptError(
+            f"{where} has CDK bootstrap version {value}, at least {MIN_BOOTSTRAP_VERSION} is needed: {fix}"
+        )
+    return version
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ACTIONS:
         raise ScriptError(f"usage: preflight.py {{{','.join(ACTIONS)}}} [CDK args]", exit_code=EXIT_USAGE)
@@ -69,8 +101,8 @@ def main() -> int:
         url = f"{config.agent_download_base_url}/v{AGENT_VERSION}/pinpoint-agent-{AGENT_VERSION}.tar.gz"
         raise ScriptError(
             f"Invalid setting agent_sha512=None: allowed: the SHA-512 of pinpoint-agent-{AGENT_VERSION}.tar.gz "
-            f"from a source you trust (e.g. `curl -fsSL {url} | sha512sum`), set with -c agent_sha512=<hex> "
-            "or in config/<env>.json",
+            f'({url}); `make pin-checksums ARGS="--config ENV"` records it in config/ENV.json, '
+            "or set -c agent_sha512=<hex>",
             exit_code=EXIT_USAGE,
         )
 
@@ -87,10 +119,14 @@ def main() -> int:
             )
 
     try:
-        identity = require_credentials(aws_session(region=config.region))
+        session = aws_session(region=config.region)
+        identity = require_credentials(session)
     except ScriptError as error:
         raise ScriptError(f"make {action} needs AWS credentials: {error}") from None
     print(f"preflight: AWS account {identity.account} in {identity.region} as {identity.arn}")
+    if action in ("deploy", "diff"):
+        version = require_cdk_bootstrap(session, identity)
+        print(f"preflight: CDK bootstrap version {version}")
 
     if action == "deploy" and config.image_source == "asset":
         platform = Platform.parse(PLATFORMS[config.cpu_architecture])
