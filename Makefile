@@ -61,11 +61,11 @@ pin-checksums: setup ## Download the pinned jars + agent, verify them, write the
 test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -rs -n 2 tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest -rs -n 4 tests/unit $(PYTEST_ARGS)
 	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)
 
-test-unit: setup ## Unit tier only (fast, no Docker; parallel on 2 workers)
-	$(PY) -m pytest -rs -n 2 tests/unit $(PYTEST_ARGS)
+test-unit: setup ## Unit tier only (fast, no Docker; 4 workers: most tests wait on subprocesses)
+	$(PY) -m pytest -rs -n 4 tests/unit $(PYTEST_ARGS)
 
 test-integration: setup ## Integration tier only
 	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)

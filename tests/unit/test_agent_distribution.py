@@ -12,7 +12,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from stacks.config import ConfigError, parse_settings
 from stacks.constructs.agent_distribution import AGENT_VERSION, HANDLER_DIR, LAMBDA_MOUNT_PATH, agent_jar_path
-from tests.unit.conftest import synth, synth_stack
+from tests.unit.conftest import SAMPLE_APP, synth, synth_stack
 from tests.unit.test_agent_distribution_handler import h
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -182,5 +182,5 @@ def test_agent_setting_errors_are_one_line(raw: dict[str, Any], message: str) ->
 
 def test_checksum_is_normalised_and_passed_to_the_deploy() -> None:
     assert parse_settings({"agent_sha512": "AB" * 64}).agent_sha512 == "ab" * 64
-    properties = distribution_properties(synth(sample_app_enabled=True, agent_sha512="ab" * 64))
+    properties = distribution_properties(synth(**SAMPLE_APP))
     assert properties["Sha512"] == "ab" * 64

@@ -7,18 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.unit.conftest import synth
+from tests.unit.conftest import CUSTOMIZED, HTTPS_FROM_ECR, SAMPLE_APP, synth
 
 VARIANTS = {
     "default": {},
-    "https-ecr-image": {
-        "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789",
-        "image_source": "ecr",
-        "image_tag": "abc1234",
-    },
-    # The same override set as tests/unit/test_sample_app_service.py: synthesized once per session.
-    "sample-app": {"sample_app_enabled": True, "agent_sha512": "ab" * 64},
-    "hbase-on-efs": {"hbase_storage": "efs"},
+    "customized-hbase-on-efs": CUSTOMIZED,
+    "https-ecr-image": HTTPS_FROM_ECR,
+    "sample-app": SAMPLE_APP,
 }
 
 

@@ -10,7 +10,14 @@ from aws_cdk.assertions import Match, Template
 
 from stacks.config import REPO_ROOT, parse_settings
 from stacks.constructs.pinpoint_service import HEALTH_CHECK_COMMAND, container_environment
-from tests.unit.conftest import synth, synth_stack
+from tests.unit.conftest import (
+    CERTIFICATE_ARN,
+    CUSTOMIZED,
+    EXISTING_VPC,
+    HTTPS_FROM_ECR,
+    synth,
+    synth_stack,
+)
 
 
 def only(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -56,7 +63,7 @@ def test_new_vpc_has_two_azs_private_subnets_with_egress_and_flow_logs(template:
 
 
 def test_existing_vpc_is_looked_up_not_created() -> None:
-    template = synth(vpc_id="vpc-0123456789abcdef0", account="123456789012", region="eu-west-1")
+    template = synth(**EXISTING_VPC)
     template.resource_count_is("AWS::EC2::VPC", 0)
     template.resource_count_is("AWS::EC2::FlowLog", 0)
     template.resource_count_is("AWS::ECS::Service", 1)
@@ -142,7 +149,7 @@ def test_log_groups_have_the_configured_retention(template: Template) -> None:
     assert {g["Properties"]["RetentionInDays"] for g in groups.values()} == {30}
     assert {
         g["Properties"]["RetentionInDays"]
-        for g in synth(log_retention_days=90).find_resources("AWS::Logs::LogGroup").values()
+        for g in synth(**CUSTOMIZED).find_resources("AWS::Logs::LogGroup").values()
     } == {90}
 
 
@@ -206,9 +213,7 @@ def test_service_connect_exposes_three_collector_ports_under_one_dns_name(templa
 
 
 def test_private_ports_are_configurable_end_to_end() -> None:
-    template = synth(
-        collector_agent_port=19991, collector_stat_port=19992, collector_span_port=19993, web_port=18080
-    )
+    template = synth(**CUSTOMIZED)
     service = only(template, "AWS::ECS::Service", {"ServiceName": "pinpoint-all-in-one"})
     aliases = {
         a["Port"]
@@ -241,7 +246,7 @@ def test_alb_is_internal_in_private_subnets_and_checks_server_time(template: Tem
 
 
 def test_health_check_path_comes_from_config() -> None:
-    template = synth(health_check_path="/api-public/serverTime", health_check_grace_seconds=600)
+    template = synth(**CUSTOMIZED)
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::TargetGroup", {"HealthCheckPath": "/api-public/serverTime"}
     )
@@ -249,8 +254,8 @@ def test_health_check_path_comes_from_config() -> None:
 
 
 def test_https_listener_with_certificate_redirects_http() -> None:
-    arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
-    template = synth(certificate_arn=arn, web_allowed_cidrs="10.9.0.0/16")
+    arn = CERTIFICATE_ARN
+    template = synth(**HTTPS_FROM_ECR)
     template.has_resource_properties(
         "AWS::ElasticLoadBalancingV2::Listener",
         {"Port": 443, "Protocol": "HTTPS", "Certificates": [{"CertificateArn": arn}]},
@@ -314,19 +319,17 @@ def test_pinpoint_task_takes_web_only_from_alb_and_grpc_only_from_applications(t
 
 
 def test_configured_collector_sources_are_added_port_by_port() -> None:
-    template = synth(
-        collector_allowed_cidrs="10.50.0.0/16", collector_allowed_security_group_ids="sg-0123456789abcdef0"
-    )
+    template = synth(**CUSTOMIZED)
     ingress = _ingress_of(template, "Pinpoint all-in-one task")
     assert {(r.get("CidrIp"), r["FromPort"]) for r in ingress if r.get("CidrIp")} == {
-        ("10.50.0.0/16", 9991),
-        ("10.50.0.0/16", 9992),
-        ("10.50.0.0/16", 9993),
+        ("10.50.0.0/16", 19991),
+        ("10.50.0.0/16", 19992),
+        ("10.50.0.0/16", 19993),
     }
     assert {r["FromPort"] for r in ingress if r.get("SourceSecurityGroupId") == "sg-0123456789abcdef0"} == {
-        9991,
-        9992,
-        9993,
+        19991,
+        19992,
+        19993,
     }
 
 
@@ -390,7 +393,7 @@ def test_outputs_tell_users_how_to_connect(template: Template) -> None:
 
 
 def test_image_from_ecr_tag_when_configured() -> None:
-    template = synth(image_source="ecr", image_repository="team/pinpoint", image_tag="abc1234")
+    template = synth(**HTTPS_FROM_ECR)
     image = container(template)["Image"]
     rendered = str(image)
     assert "team/pinpoint" in rendered
@@ -450,7 +453,7 @@ def test_hbase_data_is_on_ephemeral_storage_by_default(template: Template) -> No
 
 
 def test_hbase_data_on_efs_is_encrypted_retained_and_mounted_read_write_with_iam() -> None:
-    template = synth(hbase_storage="efs")
+    template = synth(**CUSTOMIZED)
     file_systems = template.find_resources("AWS::EFS::FileSystem")
     assert len(file_systems) == 2
     assert all(

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_settings
-from tests.unit.conftest import synth
+from tests.unit.conftest import SAMPLE_APP, synth
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHA = "ab" * 64
@@ -19,7 +19,7 @@ SHA = "ab" * 64
 @pytest.fixture(scope="module")
 def sample() -> Template:
     # The same overrides as test_agent_distribution.py: one synth shared by both files.
-    return synth(sample_app_enabled=True, agent_sha512=SHA)
+    return synth(**SAMPLE_APP)
 
 
 def sample_task_definition(template: Template) -> dict[str, Any]:
