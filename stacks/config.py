@@ -28,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -75,6 +76,24 @@ PINPOINT_ID = re.compile(r"^[a-zA-Z0-9._-]{1,24}$")
 HTTP_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# Settings whose value must match a pattern, and what to tell the user when it does not.
+PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
+    "stack_name": (STACK_NAME, "1-128 letters, digits and -, starting with a letter"),
+    "name_prefix": (
+        NAME_PREFIX,
+        "1-20 lowercase letters, digits and single hyphens, starting with a letter "
+        "(derived names must fit the ALB's 32-char limit)",
+    ),
+    "account": (ACCOUNT_ID, "12 digits"),
+    "region": (REGION, "an AWS region such as eu-west-1"),
+    "vpc_id": (VPC_ID, "vpc- followed by 8 or 17 hex digits"),
+    "namespace_name": (DNS_NAME, "a lowercase DNS name such as pinpoint.local"),
+    "collector_dns_name": (DNS_LABEL, "one lowercase DNS label (1-63 chars)"),
+    "certificate_arn": (ACM_CERTIFICATE_ARN, "arn:aws:acm:<region>:<account>:certificate/<id>"),
+    "health_check_path": (URL_PATH, "an absolute URL path (starts with /, max 1024 chars)"),
+    "sample_app_name": (PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"),
+}
+
 # Context keys that are not settings: CDK's own (feature flags carry '@' or ':'), and ours.
 NON_SETTING_CONTEXT_KEYS = frozenset({"config", "acknowledged-issue-numbers", "cli-telemetry"})
 
@@ -113,12 +132,6 @@ def _none_if_empty(value: Any) -> Any:
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_parse_json_object)]
 OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
-
-
-def _pattern(name: str, value: str, pattern: re.Pattern[str], allowed: str) -> str:
-    if not pattern.fullmatch(value):
-        raise ValueError(f"allowed: {allowed}")
-    return value
 
 
 def validate_ecr_repository_name(value: str) -> str:
@@ -295,42 +308,15 @@ class PlatformConfig(BaseModel):
     sample_app_memory_mib: int = Field(1024, description="Sample service task memory (MiB, Fargate size).")
 
     # --- field validators ----------------------------------------------------------------------
-    @field_validator("stack_name")
+    @field_validator(*PATTERN_RULES)
     @classmethod
-    def _stack_name(cls, value: str) -> str:
-        return _pattern(
-            "stack_name", value, STACK_NAME, "1-128 letters, digits and -, starting with a letter"
-        )
-
-    @field_validator("name_prefix")
-    @classmethod
-    def _name_prefix(cls, value: str) -> str:
-        return _pattern(
-            "name_prefix",
-            value,
-            NAME_PREFIX,
-            "1-20 lowercase letters, digits and single hyphens, "
-            "starting with a letter (derived names must fit the ALB's 32-char limit)",
-        )
-
-    @field_validator("account")
-    @classmethod
-    def _account(cls, value: str | None) -> str | None:
-        return None if value is None else _pattern("account", value, ACCOUNT_ID, "12 digits")
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str | None) -> str | None:
-        return None if value is None else _pattern("region", value, REGION, "an AWS region such as eu-west-1")
-
-    @field_validator("vpc_id")
-    @classmethod
-    def _vpc_id(cls, value: str | None) -> str | None:
-        return (
-            None
-            if value is None
-            else _pattern("vpc_id", value, VPC_ID, "vpc- followed by 8 or 17 hex digits")
-        )
+    def _matches_pattern(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:  # optional settings left unset
+            return None
+        pattern, allowed = PATTERN_RULES[info.field_name]
+        if not pattern.fullmatch(value):
+            raise ValueError(f"allowed: {allowed}")
+        return value
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -393,32 +379,6 @@ class PlatformConfig(BaseModel):
                 raise ValueError(f"build arg name {name!r} is invalid; allowed: letters, digits and _")
         return value
 
-    @field_validator("namespace_name")
-    @classmethod
-    def _namespace(cls, value: str) -> str:
-        return _pattern("namespace_name", value, DNS_NAME, "a lowercase DNS name such as pinpoint.local")
-
-    @field_validator("collector_dns_name")
-    @classmethod
-    def _collector_dns(cls, value: str) -> str:
-        return _pattern("collector_dns_name", value, DNS_LABEL, "one lowercase DNS label (1-63 chars)")
-
-    @field_validator("certificate_arn")
-    @classmethod
-    def _certificate(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return _pattern(
-            "certificate_arn", value, ACM_CERTIFICATE_ARN, "arn:aws:acm:<region>:<account>:certificate/<id>"
-        )
-
-    @field_validator("health_check_path")
-    @classmethod
-    def _health_path(cls, value: str) -> str:
-        return _pattern(
-            "health_check_path", value, URL_PATH, "an absolute URL path (starts with /, max 1024 chars)"
-        )
-
     @field_validator("agent_mount_path")
     @classmethod
     def _mount_path(cls, value: str) -> str:
@@ -474,13 +434,6 @@ class PlatformConfig(BaseModel):
         if not re.fullmatch(r"[0-9a-fA-F]{128}", value.strip()):
             raise ValueError("allowed: 128 hex digits, the sha512sum of the agent release tarball")
         return value.strip().lower()
-
-    @field_validator("sample_app_name")
-    @classmethod
-    def _app_name(cls, value: str) -> str:
-        return _pattern(
-            "sample_app_name", value, PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"
-        )
 
     # --- cross-field rules ---------------------------------------------------------------------
     @model_validator(mode="after")
