@@ -94,6 +94,13 @@ PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "sample_app_name": (PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"),
 }
 
+# Settings limited to a fixed set of values (Fargate CPU sizes, CloudWatch retention periods).
+ALLOWED_VALUES: dict[str, tuple[int, ...]] = {
+    "cpu": tuple(FARGATE_CPU_MEMORY),
+    "sample_app_cpu": tuple(FARGATE_CPU_MEMORY),
+    "log_retention_days": LOG_RETENTION_DAYS,
+}
+
 # Context keys that are not settings: CDK's own (feature flags carry '@' or ':'), and ours.
 NON_SETTING_CONTEXT_KEYS = frozenset({"config", "acknowledged-issue-numbers", "cli-telemetry"})
 
@@ -341,18 +348,12 @@ class PlatformConfig(BaseModel):
                 )
         return values
 
-    @field_validator("cpu", "sample_app_cpu")
+    @field_validator(*ALLOWED_VALUES)
     @classmethod
-    def _cpu(cls, value: int) -> int:
-        if value not in FARGATE_CPU_MEMORY:
-            raise ValueError(f"allowed: {', '.join(map(str, FARGATE_CPU_MEMORY))}")
-        return value
-
-    @field_validator("log_retention_days")
-    @classmethod
-    def _log_retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"allowed: {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    def _one_of_allowed(cls, value: int, info: ValidationInfo) -> int:
+        allowed = ALLOWED_VALUES[info.field_name]
+        if value not in allowed:
+            raise ValueError(f"allowed: {', '.join(map(str, allowed))}")
         return value
 
     @field_validator("image_repository")

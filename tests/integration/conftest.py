@@ -61,6 +61,21 @@ def wait_for_http(url: str, *, timeout: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
 
 
+def run_repo_script(
+    script: str, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/<script>`` as a user would: from the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, f"scripts/{script}", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> docker.DockerClient:
     try:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from scripts.pin_checksums import (
 from scripts.preflight import PINPOINT_DOCKERFILE
 from stacks.config import load_config
 from stacks.versions import AGENT_VERSION
+from tests.integration.conftest import run_repo_script
 from tests.integration.mirror import serve_directory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -93,15 +93,7 @@ def pin_checksums(*args: str) -> subprocess.CompletedProcess[str]:
     # No CI annotation format (GitHub Actions) and no proxy between the script and 127.0.0.1.
     env = {key: value for key, value in os.environ.items() if key != "GITHUB_ACTIONS"}
     env.update(NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
-    return subprocess.run(
-        [sys.executable, "scripts/pin_checksums.py", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_repo_script("pin_checksums.py", *args, env=env, timeout=30)
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:

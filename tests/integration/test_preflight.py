@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,20 +12,13 @@ import pytest
 
 from scripts.common import required_checksum_args
 from scripts.preflight import BOOTSTRAP_VERSION_PARAMETER, PINPOINT_DOCKERFILE, context_overrides
+from tests.integration.conftest import run_repo_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_preflight(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "scripts/preflight.py", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_repo_script("preflight.py", *args, env=env)
 
 
 def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
