@@ -27,7 +27,6 @@ from stacks.versions import AGENT_VERSION
 from tests.integration.conftest import run_repo_script
 from tests.integration.mirror import serve_directory
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "prod"
 JAR_VERSION = dockerfile_defaults()["PINPOINT_VERSION"]
 

@@ -14,8 +14,6 @@ from scripts.common import required_checksum_args
 from scripts.preflight import BOOTSTRAP_VERSION_PARAMETER, PINPOINT_DOCKERFILE, context_overrides
 from tests.integration.conftest import run_repo_script
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def run_preflight(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return run_repo_script("preflight.py", *args, env=env)
