@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from stacks.versions import PINPOINT_VERSION
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
 
@@ -75,6 +77,11 @@ URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/%-]{0,1023}$")
 PINPOINT_ID = re.compile(r"^[a-zA-Z0-9._-]{1,24}$")
 HTTP_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PINPOINT_RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
+
+# The container's health check and the ALB need the web up; the image must finish booting
+# (HBase, table bootstrap, collector and web) this long before the ECS grace period ends.
+BOOT_MARGIN_SECONDS = 30
 
 # Settings whose value must match a pattern, and what to tell the user when it does not.
 PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
@@ -92,6 +99,7 @@ PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "certificate_arn": (ACM_CERTIFICATE_ARN, "arn:aws:acm:<region>:<account>:certificate/<id>"),
     "health_check_path": (URL_PATH, "an absolute URL path (starts with /, max 1024 chars)"),
     "sample_app_name": (PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"),
+    "pinpoint_version": (PINPOINT_RELEASE, "a Pinpoint release MAJOR.MINOR.PATCH such as 3.1.0"),
 }
 
 # Settings limited to a fixed set of values (Fargate CPU sizes, CloudWatch retention periods).
@@ -183,6 +191,24 @@ class PlatformConfig(BaseModel):
     )
     region: OptionalStr = Field(None, description="AWS region; default: the CLI's (CDK_DEFAULT_REGION).")
 
+    pinpoint_version: str = Field(
+        PINPOINT_VERSION,
+        description="Pinpoint release of the collector, web and agent (they must match; a 3.1 agent "
+        "needs a 3.1 collector).",
+    )
+
+    # --- first run ----------------------------------------------------------------------------
+    auto_bootstrap: bool = Field(
+        True,
+        description="make deploy runs cdk bootstrap when the account/region is not bootstrapped "
+        "(false: refuse and say so).",
+    )
+    strict_checksums: bool = Field(
+        False,
+        description="Refuse downloads whose SHA-512 is not pinned yet (false: make deploy pins them on "
+        "first use, trust on first download, and records them in config/<env>.json).",
+    )
+
     # --- network -------------------------------------------------------------------------------
     vpc_id: OptionalStr = Field(
         None, description="Use this existing VPC (vpc-...) instead of creating one; needs account+region."
@@ -213,6 +239,20 @@ class PlatformConfig(BaseModel):
     collector_span_port: int = Field(9993, ge=1, le=65535, description="Collector gRPC span port.")
     hbase_ttl_days: int = Field(
         60, ge=1, le=3650, description="TTL of traces, statistics and agent events in HBase (days, 1-3650)."
+    )
+    hbase_split_regions: int = Field(
+        32,
+        ge=2,
+        le=256,
+        description="Regions each uniformly pre-split HBase table starts with (2-256; upstream uses 256, "
+        "too many for one RegionServer; HBase's shell rejects NUMREGIONS < 2).",
+    )
+    boot_timeout_seconds: int = Field(
+        240,
+        ge=60,
+        le=3600,
+        description="Time the image may take to start HBase, create missing tables and start collector "
+        f"and web (60-3600 s); must end {BOOT_MARGIN_SECONDS} s before health_check_grace_seconds.",
     )
     hbase_storage: Literal["ephemeral", "efs"] = Field(
         "ephemeral",
@@ -284,7 +324,13 @@ class PlatformConfig(BaseModel):
         "/pinpoint-agent", description="Where application containers mount the agent access point."
     )
     agent_profile: Literal["release", "local"] = Field(
-        "release", description="Pinpoint agent profile activated in the bundle."
+        "release",
+        description="Pinpoint agent profile activated in the bundle; local records HTTP cookies and "
+        "request bodies, so it needs agent_allow_local_profile=true.",
+    )
+    agent_allow_local_profile: bool = Field(
+        False,
+        description="Opt in to agent_profile=local (it records cookies and request bodies into traces).",
     )
     agent_sampling_percent: float = Field(
         100.0, gt=0, le=100, description="Share of transactions the agent traces (0 < p <= 100)."
@@ -465,6 +511,20 @@ class PlatformConfig(BaseModel):
                 "image_tag",
                 None,
                 "allowed: an image tag such as the one make push-image printed (image_source=ecr needs one)",
+            )
+        if self.boot_timeout_seconds + BOOT_MARGIN_SECONDS > self.health_check_grace_seconds:
+            raise _SettingError(
+                "health_check_grace_seconds",
+                self.health_check_grace_seconds,
+                f"allowed: at least boot_timeout_seconds ({self.boot_timeout_seconds}) + "
+                f"{BOOT_MARGIN_SECONDS} s, so the image has booted before ECS judges its health",
+            )
+        if self.agent_profile == "local" and not self.agent_allow_local_profile:
+            raise _SettingError(
+                "agent_profile",
+                self.agent_profile,
+                "allowed: release; local records HTTP cookies and request bodies into traces "
+                "(set agent_allow_local_profile=true to opt in)",
             )
         if self.vpc_id and not (self.account and self.region):
             raise _SettingError(

@@ -1,12 +1,17 @@
 """Pinned versions shared by the stack and the scripts, importable without aws_cdk (no Node).
 
-The Pinpoint image pins its own versions as Dockerfile ARG defaults (images/pinpoint/Dockerfile);
-tests/unit/test_agent_distribution.py fails when the agent here and the collector there differ,
-because a 3.1 agent needs a 3.1 collector.
+PINPOINT_VERSION is the default of the ``pinpoint_version`` setting (stacks/config.py): the
+collector and web jars the image downloads and the agent the distributor installs. v3.1.0 is
+the newest release tag of github.com/pinpoint-apm/pinpoint (tagged 2026-05-20); the 3.1.x branch
+holds only 3.1.1-SNAPSHOT/alpha commits. images/pinpoint/Dockerfile carries the same default as
+ARG PINPOINT_VERSION; a unit test fails when they differ.
 """
 
-AGENT_VERSION = "3.1.1"
+PINPOINT_VERSION = "3.1.0"
+
+# Old name, still imported by scripts and tests; callers move to config.pinpoint_version.
+AGENT_VERSION = PINPOINT_VERSION
 
 
-def agent_tarball(version: str = AGENT_VERSION) -> str:
+def agent_tarball(version: str = PINPOINT_VERSION) -> str:
     return f"pinpoint-agent-{version}.tar.gz"

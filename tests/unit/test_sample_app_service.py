@@ -69,7 +69,7 @@ def test_apm_opts_load_the_agent_and_name_the_application(sample: Template) -> N
     (container,) = sample_task_definition(sample)["ContainerDefinitions"]
     environment = {item["Name"]: item["Value"] for item in container["Environment"]}
     assert environment["APM_OPTS"] == (
-        "-javaagent:/pinpoint-agent/current/pinpoint-bootstrap-3.1.1.jar -Dpinpoint.applicationName=sample-app"
+        "-javaagent:/pinpoint-agent/current/pinpoint-bootstrap-3.1.0.jar -Dpinpoint.applicationName=sample-app"
     )
     # The agentId is per task, derived by the image's entrypoint, never a shared constant.
     assert "agentId" not in environment["APM_OPTS"]
