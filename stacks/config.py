@@ -37,6 +37,8 @@ from stacks.versions import PINPOINT_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "config"
+# The settings file read when no `-c config=<name>` is given; it need not exist.
+DEFAULT_ENVIRONMENT = "default"
 
 # Fargate task sizes (Linux): cpu units -> allowed memory MiB. Source: the ECS developer guide
 # "Task CPU and memory"; anything else is rejected by RegisterTaskDefinition at deploy time.
@@ -633,12 +635,22 @@ def load_environment_file(name: str, config_dir: Path = CONFIG_DIR) -> dict[str,
     return data
 
 
+def environment_name(context: Mapping[str, Any]) -> str:
+    """The settings file a run reads: ``-c config=<name>``, else ``default``."""
+    return str(context.get("config") or DEFAULT_ENVIRONMENT)
+
+
 def merge_settings(context: Mapping[str, Any], config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
-    """Defaults < config/<name>.json < CDK context (cdk.json ``context`` and ``-c``)."""
+    """Defaults < config/<name>.json < CDK context (cdk.json ``context`` and ``-c``).
+
+    Without ``-c config=<name>`` the file is ``config/default.json``, which may be absent: a fresh
+    clone synthesizes with the defaults, and the first ``make deploy`` records what it pins
+    (checksums) there, so later runs read it without any flag.
+    """
     merged: dict[str, Any] = {}
-    environment = context.get("config")
-    if environment:
-        merged.update(load_environment_file(str(environment), config_dir))
+    environment = environment_name(context)
+    if environment != DEFAULT_ENVIRONMENT or (config_dir / f"{DEFAULT_ENVIRONMENT}.json").exists():
+        merged.update(load_environment_file(environment, config_dir))
     merged.update({key: value for key, value in context.items() if _is_setting_key(key)})
     return merged
 

@@ -209,3 +209,13 @@ def test_region_falls_back_for_offline_synth_and_cli_values_win() -> None:
         parse_settings({"region": "ap-northeast-2"}), {"CDK_DEFAULT_REGION": "eu-west-1"}
     )
     assert explicit.region == "ap-northeast-2"
+
+
+def test_default_environment_file_is_optional_and_read_when_present(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "none.json"
+    assert load_config({}, cdk_json=cdk_json, config_dir=tmp_path).agent_sha512 is None
+    (tmp_path / "default.json").write_text(json.dumps({"agent_sha512": "ab" * 64}))
+    assert load_config({}, cdk_json=cdk_json, config_dir=tmp_path).agent_sha512 == "ab" * 64
+    # An explicit environment replaces the default file, it is not layered on it.
+    (tmp_path / "prod.json").write_text("{}")
+    assert load_config({"config": "prod"}, cdk_json=cdk_json, config_dir=tmp_path).agent_sha512 is None
