@@ -19,20 +19,11 @@ import botocore.exceptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.common import (
-    EXIT_USAGE,
-    AwsIdentity,
-    Platform,
-    ScriptError,
-    aws_client,
-    aws_error,
-    aws_session,
-    check_platform_runnable,
-    docker_client,
-    require_credentials,
-    required_checksum_args,
-    run_script,
-)
+from scripts.ops.aws import AwsIdentity, aws_client, aws_error, aws_session, require_credentials
+from scripts.ops.build import required_checksum_args
+from scripts.ops.engine import Platform, check_platform_runnable, docker_client
+from scripts.ops.errors import EXIT_USAGE, ScriptError, run_script
+from scripts.ops.settings import config_error, context_overrides
 from stacks.config import ConfigError, load_config
 from stacks.versions import AGENT_VERSION
 
@@ -43,26 +34,6 @@ BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 MIN_BOOTSTRAP_VERSION = 6
 PINPOINT_DOCKERFILE = Path(__file__).resolve().parents[1] / "images" / "pinpoint" / "Dockerfile"
 PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
-
-
-def context_overrides(cdk_args: list[str]) -> dict[str, str]:
-    """``-c key=value`` / ``--context key=value`` pairs from CDK CLI arguments."""
-    overrides: dict[str, str] = {}
-    args = iter(cdk_args)
-    for arg in args:
-        if arg in ("-c", "--context"):
-            pair = next(args, "")
-        elif arg.startswith("--context="):
-            pair = arg.split("=", 1)[1]
-        else:
-            continue
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise ScriptError(
-                f"bad CDK context argument {pair!r}: expected -c key=value", exit_code=EXIT_USAGE
-            )
-        overrides[key] = value
-    return overrides
 
 
 def require_cdk_bootstrap(session: Any, identity: AwsIdentity) -> int:
@@ -94,7 +65,7 @@ def main() -> int:
     try:
         config = load_config(context_overrides(cdk_args))
     except ConfigError as error:
-        raise ScriptError(str(error).replace("\n", "; "), exit_code=EXIT_USAGE) from None
+        raise config_error(error) from None
 
     if action == "deploy" and config.agent_sha512 is None:
         # Fail here, not half-way through a CloudFormation run that would then roll back.

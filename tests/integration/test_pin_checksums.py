@@ -13,14 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.common import required_checksum_args
-from scripts.pin_checksums import (
-    Artifact,
-    Pinned,
-    dockerfile_defaults,
-    merged_settings,
-    write_settings,
-)
+from scripts.ops.build import dockerfile_defaults, required_checksum_args
+from scripts.ops.pinning import Artifact, Pinned, merged_settings
+from scripts.ops.settings import write_settings
 from scripts.preflight import PINPOINT_DOCKERFILE
 from stacks.config import load_config
 from stacks.versions import AGENT_VERSION
@@ -28,7 +23,7 @@ from tests.integration.conftest import run_repo_script
 from tests.integration.mirror import serve_directory
 
 ENVIRONMENT = "prod"
-JAR_VERSION = dockerfile_defaults()["PINPOINT_VERSION"]
+JAR_VERSION = dockerfile_defaults(PINPOINT_DOCKERFILE)["PINPOINT_VERSION"]
 
 COLLECTOR = f"maven/pinpoint-collector/{JAR_VERSION}/pinpoint-collector-{JAR_VERSION}-exec.jar"
 WEB = f"maven/pinpoint-web/{JAR_VERSION}/pinpoint-web-{JAR_VERSION}-exec.jar"

@@ -10,8 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from scripts.common import required_checksum_args
-from scripts.preflight import BOOTSTRAP_VERSION_PARAMETER, PINPOINT_DOCKERFILE, context_overrides
+from scripts.ops.build import required_checksum_args
+from scripts.ops.settings import context_overrides
+from scripts.preflight import BOOTSTRAP_VERSION_PARAMETER, PINPOINT_DOCKERFILE
 from tests.integration.conftest import run_repo_script
 
 

@@ -29,8 +29,8 @@ import docker
 import docker.errors
 import pytest
 
-from scripts.common import ensure_ecr_repository
-from scripts.push_image import PUSH_RETRY
+from scripts.ops.ecr import ensure_ecr_repository
+from scripts.ops.push import PUSH_RETRY
 from stacks.config import load_config
 from tests.integration.conftest import REPO_ROOT, skip_or_fail
 from tests.integration.registry import FaultProxy, FaultRule, LocalRegistry, run_registry
