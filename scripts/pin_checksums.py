@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Pin the SHA-512 of every artifact the deploy downloads into ``config/<ENV>.json``.
+"""Pin the SHA-512 of every artifact the deploy downloads into ``config/<ENV>.json`` (default: default).
 
 Argument parsing and the report; what is downloaded and how it is verified is
 :mod:`scripts.ops.pinning`. Any failure writes nothing. Progress goes to stderr; the values, the
@@ -20,11 +20,11 @@ if str(REPO_ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
-from scripts.ops.errors import run_script  # noqa: E402
+from scripts.ops.errors import ScriptError, run_script  # noqa: E402
 from scripts.ops.output import Reporter  # noqa: E402
-from scripts.ops.pinning import artifacts, merged_settings, pin  # noqa: E402
+from scripts.ops.pinning import artifacts, merged_settings, pin, probe_all, probe_problem, report_lines  # noqa: E402
 from scripts.ops.settings import read_environment, write_settings  # noqa: E402
-from stacks.config import CONFIG_DIR  # noqa: E402
+from stacks.config import CONFIG_DIR, DEFAULT_ENVIRONMENT  # noqa: E402
 
 PROG = "pin-checksums"
 DOCKERFILE = REPO_ROOT / "images" / "pinpoint" / "Dockerfile"
@@ -34,22 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pin_checksums.py",
         description=(
-            "Download the Pinpoint collector and web jars and the agent tarball the deploy uses, "
-            "verify each against the checksum its repository publishes (if any), and record their "
-            "SHA-512 in config/ENV.json (agent_sha512, image_build_args)."
+            "Download what the deploy downloads (the Pinpoint collector and web jars and HBase, as "
+            "images/pinpoint/Dockerfile declares them, and the agent tarball), verify each against the "
+            "checksum its repository publishes (if any), and record their SHA-512 in the settings file "
+            "(agent_sha512, image_build_args.*_SHA512)."
         ),
         epilog=(
-            "Download URLs follow the settings a deploy would use: PINPOINT_VERSION/PINPOINT_BASE_URL "
-            "from image_build_args (default: images/pinpoint/Dockerfile) and agent_download_base_url. "
-            "Exit status: 0 pinned (or dry run), 1 download or verification failed, 2 bad arguments "
-            "or configuration."
+            "Download URLs follow the settings a deploy would use: pinpoint_version, "
+            "agent_download_base_url, and image_build_args over the Dockerfile's ARG defaults (mirrors). "
+            "make deploy does the same on first use; this is the explicit step, e.g. after a version "
+            "change or with strict_checksums=true. Exit status: 0 pinned (or dry run), 1 download or "
+            "verification failed, 2 bad arguments or configuration."
         ),
     )
     parser.add_argument(
         "--config",
         metavar="ENV",
-        required=True,
-        help="settings file config/ENV.json to update (created if missing), as `-c config=ENV` reads it",
+        default=DEFAULT_ENVIRONMENT,
+        help="settings file config/ENV.json to update (created if missing), as `-c config=ENV` reads it "
+        f"(default: {DEFAULT_ENVIRONMENT}, what make deploy reads without -c config)",
     )
     parser.add_argument(
         "--config-dir",
@@ -57,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=CONFIG_DIR,
         metavar="DIR",
         help="directory of the settings files (default: config/, the one the CDK app reads)",
+    )
+    parser.add_argument(
+        "--dockerfile",
+        type=Path,
+        default=DOCKERFILE,
+        metavar="FILE",
+        help="the image's Dockerfile, read for its checksum build args (default: images/pinpoint/Dockerfile)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="download, verify and print the values; write nothing"
@@ -69,22 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     environment: str = args.config
     config_dir: Path = args.config_dir
     raw, config = read_environment(environment, config_dir)
+    items = artifacts(config, args.dockerfile)
     out = Reporter()
 
     with requests.Session() as session:
-        pinned = [pin(session, artifact, out) for artifact in artifacts(config, DOCKERFILE)]
+        # A version that does not exist fails here, naming its URL, before anything is downloaded.
+        problems = [
+            text for item, answer in probe_all(session, items) if (text := probe_problem(item, answer))
+        ]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ScriptError(problems[0] + more)
+        pinned = [pin(session, item, out) for item in items]
 
-    for item in pinned:
-        print(f"{item.artifact.setting}={item.sha512}")
-        if item.verified_by:
-            print(f"  {item.artifact.name}: matches {item.verified_by}")
-        else:
-            print(
-                f"  {item.artifact.name}: trust-on-first-download: no .sha512/.sha1 is published next to "
-                f"{item.artifact.url}, so this is the hash of what was downloaded just now; check it out of band "
-                "(e.g. against the release page or a second network) before deploying"
-            )
-
+    for line in report_lines(pinned):
+        print(line)
     path = config_dir / f"{environment}.json"
     if args.dry_run:
         print(f"dry run: {path} not changed")
@@ -93,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {path}")
     if config_dir.resolve() != CONFIG_DIR.resolve():
         print(f"note: the CDK app reads settings from {CONFIG_DIR} only; move the file there to deploy it")
-    print(f'next: make deploy CDK_ARGS="-c config={environment}"')
+    cdk_args = "" if environment == DEFAULT_ENVIRONMENT else f' CDK_ARGS="-c config={environment}"'
+    print(f"next: make deploy{cdk_args}")
     return 0
 
 

@@ -6,6 +6,7 @@ Tracebacks are kept for real bugs (anything that is not a ``ScriptError``).
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -70,3 +71,10 @@ def set_ci_output(name: str, value: str) -> None:
     if output:
         with Path(output).open("a", encoding="utf-8") as handle:
             handle.write(f"{name}={value}\n")
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one ``error:`` line (with the usage in it), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ScriptError(f"{message} ({self.format_usage().strip()})", exit_code=EXIT_USAGE)
