@@ -17,6 +17,10 @@ on stderr, a non-zero exit, no traceback (:mod:`scripts.ops.errors`).
 * :mod:`~scripts.ops.downloads` HTTP downloads, existence checks and published checksums
 * :mod:`~scripts.ops.settings` CDK context arguments and the settings files the deploy reads
 * :mod:`~scripts.ops.pinning`  what the deploy downloads and pinning its SHA-512s
+* :mod:`~scripts.ops.bootstrap` the CDK bootstrap version, and running the pinned ``cdk bootstrap``
+* :mod:`~scripts.ops.preflight` every check before ``make deploy`` at once, then the first-run steps
+* :mod:`~scripts.ops.service`  waiting for the ECS service to be stable, with progress
+* :mod:`~scripts.ops.deployed` the stack's outputs and the next steps printed after a deploy
 * :mod:`~scripts.ops.push`     the ``make push-image`` flow
 
 Never use the boto3 ``pinpoint`` client: that is Amazon Pinpoint, an unrelated service.

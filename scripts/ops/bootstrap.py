@@ -7,6 +7,7 @@ synthesized template's ``CheckBootstrapVersion`` rule wants at least 6.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import subprocess
 import tempfile
@@ -49,6 +50,16 @@ def bootstrap_version(session: Any, identity: AwsIdentity) -> int | None:
     return int(value) if value.isdigit() else 0
 
 
+def _telemetry_context(cdk_json: Path = REPO_ROOT / "cdk.json") -> list[str]:
+    try:
+        context = json.loads(cdk_json.read_text()).get("context", {})
+    except (OSError, ValueError):
+        return []
+    if "cli-telemetry" not in context:
+        return []
+    return ["--context", f"cli-telemetry={json.dumps(context['cli-telemetry'])}"]
+
+
 def bootstrap_needed(version: int | None) -> bool:
     return version is None or version < MIN_BOOTSTRAP_VERSION
 
@@ -67,11 +78,18 @@ def run_cdk_bootstrap(
 
     It runs from an empty directory: with the explicit environment the CLI needs nothing of the
     app, and in the project directory it would synthesize the whole app first (about 20 s here)
-    and write cdk.context.json.
+    and write cdk.context.json. The project's CLI telemetry choice (cdk.json) is passed along.
     """
     if not cdk.exists():
         raise ScriptError(f"the pinned CDK CLI is not installed ({cdk}): run `make setup`")
-    command = [str(cdk), "bootstrap", environment(identity), "--no-notices", *extra_args]
+    command = [
+        str(cdk),
+        "bootstrap",
+        environment(identity),
+        "--no-notices",
+        *_telemetry_context(),
+        *extra_args,
+    ]
     # The pinned Node next to the CLI, not an older system one.
     env = {**os.environ, "PATH": f"{cdk.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     tail: collections.deque[str] = collections.deque(maxlen=5)
