@@ -36,13 +36,13 @@ synth: setup ## Synthesize CloudFormation into cdk.out (offline, no AWS account 
 	$(CDK) synth --quiet $(CDK_ARGS)
 	@echo "Templates in cdk.out/ (cdk-nag clean)."
 
-bootstrap: setup ## Once per account/region: cdk bootstrap (the preflight says when it is needed)
+bootstrap: setup ## cdk bootstrap aws://ACCOUNT/REGION of your credentials (make deploy does it when needed)
 	$(PY) scripts/preflight.py bootstrap $(CDK_ARGS)
-	$(CDK) bootstrap $(CDK_ARGS)
 
-deploy: setup ## Build the image, deploy the platform and distribute the agent (needs AWS credentials)
+deploy: setup ## Everything, first run included: checks, bootstrap, checksum pinning, deploy, wait, next steps
 	$(PY) scripts/preflight.py deploy $(CDK_ARGS)
 	$(CDK) deploy --require-approval never $(CDK_ARGS)
+	$(PY) scripts/post_deploy.py $(CDK_ARGS)
 
 diff: setup ## Show what a deploy would change (needs AWS credentials)
 	$(PY) scripts/preflight.py diff $(CDK_ARGS)
@@ -55,7 +55,7 @@ destroy: setup ## Delete the stack (EFS and the access-log bucket are retained)
 push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (see --help via ARGS=--help)
 	$(PY) scripts/push_image.py $(ARGS)
 
-pin-checksums: setup ## Download the pinned jars + agent, verify them, write their SHA-512 to config/<env>.json (ARGS="--config prod")
+pin-checksums: setup ## Download the jars, HBase and agent, verify them, record their SHA-512 in config/default.json (ARGS="--config prod")
 	$(PY) scripts/pin_checksums.py $(ARGS)
 
 test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)

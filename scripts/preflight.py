@@ -1,139 +1,62 @@
 #!/usr/bin/env python3
-"""Checks before `make deploy|diff|destroy` calls the CDK CLI, each failing with one line.
+"""Checks and first-run steps before `make deploy|diff|destroy|bootstrap` calls the CDK CLI.
 
-The settings are validated first (the same schema `cdk synth` uses), then the AWS credentials,
-then (deploy with ``image_source=asset``) the Docker engine and its ability to build the task's
-architecture. A missing login costs a second here instead of a failed CloudFormation run.
-
-Usage: ``preflight.py deploy|diff|destroy [CDK CLI args...]`` — ``-c key=value`` pairs among the
-CDK args are read as setting overrides, exactly as the CDK app will see them.
+Usage: ``preflight.py [options] deploy|diff|destroy|bootstrap [CDK CLI args...]`` — ``-c
+key=value`` pairs and ``--profile`` among the CDK args are read exactly as the CDK app and CLI
+will see them. Every problem is reported at once, one ``preflight: error:`` line each (exit 2
+when any is in the settings, else 1); then ``deploy`` bootstraps the account/region if needed
+(``auto_bootstrap``) and pins unpinned download checksums (``strict_checksums``), and
+``bootstrap`` runs ``cdk bootstrap aws://ACCOUNT/REGION``. See :mod:`scripts.ops.preflight`.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-import botocore.exceptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.common import (
-    EXIT_USAGE,
-    AwsIdentity,
-    Platform,
-    ScriptError,
-    aws_client,
-    aws_error,
-    aws_session,
-    check_platform_runnable,
-    docker_client,
-    require_credentials,
-    required_checksum_args,
-    run_script,
-)
-from stacks.config import ConfigError, load_config
-from stacks.versions import AGENT_VERSION
+from scripts.ops.bootstrap import CDK_CLI
+from scripts.ops.errors import OneLineArgumentParser, run_script
+from scripts.ops.output import Reporter
+from scripts.ops.preflight import ACTIONS, PINPOINT_DOCKERFILE, Request, run
+from stacks.config import CONFIG_DIR
 
-ACTIONS = ("deploy", "diff", "destroy", "bootstrap")
-# Where `cdk bootstrap` (default qualifier) records its version; the synthesized template's
-# CheckBootstrapVersion rule wants at least 6.
-BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
-MIN_BOOTSTRAP_VERSION = 6
-PINPOINT_DOCKERFILE = Path(__file__).resolve().parents[1] / "images" / "pinpoint" / "Dockerfile"
-PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
+PROG = "preflight"
 
 
-def context_overrides(cdk_args: list[str]) -> dict[str, str]:
-    """``-c key=value`` / ``--context key=value`` pairs from CDK CLI arguments."""
-    overrides: dict[str, str] = {}
-    args = iter(cdk_args)
-    for arg in args:
-        if arg in ("-c", "--context"):
-            pair = next(args, "")
-        elif arg.startswith("--context="):
-            pair = arg.split("=", 1)[1]
-        else:
-            continue
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise ScriptError(
-                f"bad CDK context argument {pair!r}: expected -c key=value", exit_code=EXIT_USAGE
-            )
-        overrides[key] = value
-    return overrides
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(prog="preflight.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config-dir", type=Path, default=CONFIG_DIR, metavar="DIR", help="settings files (default: config/)"
+    )
+    parser.add_argument(
+        "--dockerfile",
+        type=Path,
+        default=PINPOINT_DOCKERFILE,
+        metavar="FILE",
+        help="the image's Dockerfile, read for its checksum build args (default: images/pinpoint/Dockerfile)",
+    )
+    parser.add_argument(
+        "--cdk", type=Path, default=CDK_CLI, metavar="PATH", help="the CDK CLI (default: the pinned one)"
+    )
+    parser.add_argument("action", choices=ACTIONS)
+    parser.add_argument("cdk_args", nargs=argparse.REMAINDER, help="the CDK CLI arguments (CDK_ARGS)")
+    return parser
 
 
-def require_cdk_bootstrap(session: Any, identity: AwsIdentity) -> int:
-    """The account/region's CDK bootstrap version; one line saying `make bootstrap` when missing."""
-    where = f"account {identity.account} in {identity.region}"
-    fix = f"run `make bootstrap` once (cdk bootstrap aws://{identity.account}/{identity.region})"
-    try:
-        value = aws_client(session, "ssm").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"][
-            "Value"
-        ]
-    except botocore.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ParameterNotFound":
-            raise ScriptError(f"{where} is not bootstrapped for the CDK: {fix}") from None
-        raise ScriptError(
-            f"cannot read {BOOTSTRAP_VERSION_PARAMETER} in {where}: {aws_error(error)}"
-        ) from None
-    version = int(value) if value.isdigit() else 0
-    if version < MIN_BOOTSTRAP_VERSION:
-        raise ScriptError(
-            f"{where} has CDK bootstrap version {value}, at least {MIN_BOOTSTRAP_VERSION} is needed: {fix}"
-        )
-    return version
-
-
-def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ACTIONS:
-        raise ScriptError(f"usage: preflight.py {{{','.join(ACTIONS)}}} [CDK args]", exit_code=EXIT_USAGE)
-    action, cdk_args = sys.argv[1], sys.argv[2:]
-    try:
-        config = load_config(context_overrides(cdk_args))
-    except ConfigError as error:
-        raise ScriptError(str(error).replace("\n", "; "), exit_code=EXIT_USAGE) from None
-
-    if action == "deploy" and config.agent_sha512 is None:
-        # Fail here, not half-way through a CloudFormation run that would then roll back.
-        url = f"{config.agent_download_base_url}/v{AGENT_VERSION}/pinpoint-agent-{AGENT_VERSION}.tar.gz"
-        raise ScriptError(
-            f"Invalid setting agent_sha512=None: allowed: the SHA-512 of pinpoint-agent-{AGENT_VERSION}.tar.gz "
-            f'({url}); `make pin-checksums ARGS="--config ENV"` records it in config/ENV.json, '
-            "or set -c agent_sha512=<hex>",
-            exit_code=EXIT_USAGE,
-        )
-
-    if action == "deploy" and config.image_source == "asset":
-        missing = [
-            arg for arg in required_checksum_args(PINPOINT_DOCKERFILE) if not config.image_build_args.get(arg)
-        ]
-        if missing:
-            raise ScriptError(
-                f"Invalid setting image_build_args={config.image_build_args!r}: allowed: a mapping that sets "
-                f"{', '.join(missing)} (the SHA-512 of each Pinpoint jar; images/pinpoint/README.md), "
-                "or image_source=ecr with a tag pushed by make push-image",
-                exit_code=EXIT_USAGE,
-            )
-
-    try:
-        session = aws_session(region=config.region)
-        identity = require_credentials(session)
-    except ScriptError as error:
-        raise ScriptError(f"make {action} needs AWS credentials: {error}") from None
-    print(f"preflight: AWS account {identity.account} in {identity.region} as {identity.arn}")
-    if action in ("deploy", "diff"):
-        version = require_cdk_bootstrap(session, identity)
-        print(f"preflight: CDK bootstrap version {version}")
-
-    if action == "deploy" and config.image_source == "asset":
-        platform = Platform.parse(PLATFORMS[config.cpu_architecture])
-        how = check_platform_runnable(docker_client(), platform)
-        print(f"preflight: cdk deploy builds images/pinpoint for {platform}: {how}")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    request = Request(
+        action=args.action,
+        cdk_args=list(args.cdk_args),
+        config_dir=args.config_dir,
+        dockerfile=args.dockerfile,
+        cdk=args.cdk,
+    )
+    return run(request, Reporter(), prog=PROG)
 
 
 if __name__ == "__main__":
-    run_script(main, prog="preflight")
+    run_script(main, prog=PROG)

@@ -1,34 +1,126 @@
-"""`make deploy|diff|destroy` preflight: one clear line before anything reaches AWS."""
+"""`make deploy|diff|destroy|bootstrap` preflight: every problem at once, one line each, named right;
+then the first-run steps (bootstrap with the pinned CDK CLI, checksum pinning on first use).
+
+AWS is a moto server (and, for rejected credentials, a loopback STS that rejects); downloads come
+from a loopback release mirror; the Dockerfile is a fixture written to the image's contract; the
+settings files live in a scratch directory (``--config-dir``), never in the repository's config/.
+"""
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 
-from scripts.common import required_checksum_args
-from scripts.preflight import BOOTSTRAP_VERSION_PARAMETER, PINPOINT_DOCKERFILE, context_overrides
-from tests.integration.conftest import run_repo_script
+from scripts.ops.bootstrap import BOOTSTRAP_VERSION_PARAMETER, CDK_CLI, MIN_BOOTSTRAP_VERSION
+from scripts.ops.settings import context_overrides
+from tests.integration.aws_stubs import INVALID_TOKEN_MESSAGE, closed_port, rejecting_sts
+from tests.integration.conftest import isolated_aws_env, moto_credentials, run_repo_script, skip_or_fail
+from tests.integration.mirror import serve_directory
+from tests.integration.release_mirror import (
+    AGENT,
+    COLLECTOR,
+    HBASE,
+    WEB,
+    ReleaseMirror,
+    lay_out,
+    write_dockerfile,
+)
+
+ACCOUNT = "123456789012"  # moto's
+PREFIX = "preflight: error: "
+ECR_IMAGE = ("-c", "image_source=ecr", "-c", "image_tag=v1")  # no build: only the agent is downloaded
 
 
-def run_preflight(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run_repo_script("preflight.py", *args, env=env)
+# --------------------------------------------------------------------------------------------
+# Fixtures and helpers
+# --------------------------------------------------------------------------------------------
 
 
-def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_CONFIG_FILE=str(tmp_path / "config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_REGION="eu-west-1",
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    root = tmp_path_factory.mktemp("releases")
+    with serve_directory(root) as base_url:
+        yield root, base_url
+
+
+@pytest.fixture
+def mirror(server: tuple[Path, str], request: pytest.FixtureRequest) -> ReleaseMirror:
+    root, url = server
+    name = request.node.name.replace("[", "-").replace("]", "")
+    return lay_out(root / name, f"{url}/{name}")
+
+
+@dataclass
+class Preflight:
+    """One user: a scratch settings directory, a fixture Dockerfile, an environment without AWS."""
+
+    env: dict[str, str]
+    config_dir: Path
+    dockerfile: Path
+
+    def settings(self, name: str = "default", **settings: Any) -> Path:
+        path = self.config_dir / f"{name}.json"
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+        return path
+
+    def use_moto(self, endpoint: str, region: str | None) -> None:
+        self.env.update(moto_credentials(endpoint))
+        if region is None:
+            self.env.pop("AWS_REGION", None)
+        else:
+            self.env["AWS_REGION"] = region
+
+    def __call__(self, action: str, *cdk_args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        options = ["--config-dir", str(self.config_dir), "--dockerfile", str(self.dockerfile)]
+        return run_repo_script("preflight.py", *options, action, *cdk_args, env=self.env, timeout=timeout)
+
+
+@pytest.fixture
+def preflight(tmp_path: Path) -> Preflight:
+    env = isolated_aws_env(tmp_path, AWS_REGION="eu-west-1")
+    (tmp_path / "config").mkdir()
+    return Preflight(env, tmp_path / "config", write_dockerfile(tmp_path / "image" / "Dockerfile"))
+
+
+def problems(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The problem lines (prefix removed): one line each, the last lines on stderr, no traceback."""
+    report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.stderr, report
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(PREFIX)]
+    assert errors, report
+    assert lines[-len(errors) :] == errors, report  # progress before, problems last
+    assert not any("error" in line for line in lines[: -len(errors)]), report
+    return [line.removeprefix(PREFIX) for line in errors]
+
+
+def ssm(moto_server: str, region: str) -> Any:
+    return boto3.client(
+        "ssm", endpoint_url=moto_server, region_name=region, aws_access_key_id="t", aws_secret_access_key="t"
     )
-    env.update(extra)
-    return env
+
+
+@pytest.fixture
+def bootstrapped(moto_server: str) -> Iterator[None]:
+    """eu-west-1 of moto's account looks like `cdk bootstrap` ran there."""
+    client = ssm(moto_server, "eu-west-1")
+    client.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String", Overwrite=True)
+    yield
+    client.delete_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)
+
+
+@pytest.fixture
+def pinned_cdk_cli() -> Path:
+    if not CDK_CLI.exists():
+        skip_or_fail(f"the pinned CDK CLI is not installed ({CDK_CLI}): run make setup")
+    return CDK_CLI
 
 
 def test_context_overrides_are_read_from_cdk_args() -> None:
@@ -39,117 +131,285 @@ def test_context_overrides_are_read_from_cdk_args() -> None:
     }
 
 
-def test_deploy_without_credentials_fails_with_one_line(tmp_path: Path) -> None:
-    result = run_preflight(
-        "deploy", "-c", f"agent_sha512={SHA512}", "-c", IMAGE_SUMS, env=isolated_env(tmp_path)
-    )
+# --------------------------------------------------------------------------------------------
+# AWS problems, each named for what it is
+# --------------------------------------------------------------------------------------------
+
+
+def test_no_credentials(preflight: Preflight) -> None:
+    result = preflight("destroy")
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(
-        "preflight: error: make deploy needs AWS credentials: no AWS credentials found"
-    )
-    assert "AWS_PROFILE" in lines[0]
+    (line,) = problems(result)
+    assert line.startswith("no AWS credentials found: set AWS_PROFILE")
 
 
-def test_bad_setting_fails_before_credentials_are_checked(tmp_path: Path) -> None:
-    result = run_preflight("diff", "-c", "ephemeral_storage_gib=500", env=isolated_env(tmp_path))
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "preflight: error: Invalid setting ephemeral_storage_gib='500': allowed: 21 to 200"
-    )
-
-
-SHA512 = "ab" * 64
-IMAGE_SUMS = (
-    'image_build_args={"PINPOINT_COLLECTOR_SHA512": "'
-    + "cd" * 64
-    + '", "PINPOINT_WEB_SHA512": "'
-    + "ef" * 64
-    + '"}'
-)
-
-
-def test_unpinned_checksums_are_read_from_the_dockerfile() -> None:
-    assert required_checksum_args(PINPOINT_DOCKERFILE) == ["PINPOINT_COLLECTOR_SHA512", "PINPOINT_WEB_SHA512"]
-
-
-def test_asset_deploy_without_jar_checksums_fails_before_aws_with_one_line(tmp_path: Path) -> None:
-    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", env=isolated_env(tmp_path))
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(
-        "preflight: error: Invalid setting image_build_args={}: allowed: a mapping that sets "
-        "PINPOINT_COLLECTOR_SHA512, PINPOINT_WEB_SHA512"
-    )
-
-
-def test_deploy_without_agent_checksum_fails_before_aws_with_one_line(tmp_path: Path) -> None:
-    result = run_preflight("deploy", env=isolated_env(tmp_path))
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(
-        "preflight: error: Invalid setting agent_sha512=None: allowed: the SHA-512 of pinpoint-agent-"
-    )
-    assert 'make pin-checksums ARGS="--config ENV"' in line
-
-
-def moto_env(tmp_path: Path, moto_server: str, region: str = "eu-west-1", **extra: str) -> dict[str, str]:
-    return isolated_env(
-        tmp_path,
-        AWS_ENDPOINT_URL=moto_server,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        **{"AWS_REGION": region, **extra},
-    )
-
-
-@pytest.fixture
-def bootstrapped(moto_server: str) -> Iterator[None]:
-    """eu-west-1 of moto's account looks like `cdk bootstrap` ran there."""
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=moto_server,
-        region_name="eu-west-1",
-        aws_access_key_id="t",
-        aws_secret_access_key="t",
-    )
-    ssm.put_parameter(Name=BOOTSTRAP_VERSION_PARAMETER, Value="30", Type="String", Overwrite=True)
-    yield
-    ssm.delete_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)
-
-
-def test_diff_in_an_unbootstrapped_region_says_make_bootstrap(tmp_path: Path, moto_server: str) -> None:
-    result = run_preflight("diff", env=moto_env(tmp_path, moto_server, region="eu-central-1"))
+def test_a_missing_region_is_not_a_credentials_problem(preflight: Preflight, moto_server: str) -> None:
+    preflight.use_moto(moto_server, region=None)
+    result = preflight("destroy")
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert lines == [
-        "preflight: error: account 123456789012 in eu-central-1 is not bootstrapped for the CDK: "
-        "run `make bootstrap` once (cdk bootstrap aws://123456789012/eu-central-1)"
+    assert problems(result) == [
+        "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION), or a region for the profile"
     ]
 
 
-@pytest.mark.usefixtures("bootstrapped")
-def test_bootstrap_action_needs_only_credentials(tmp_path: Path, moto_server: str) -> None:
-    result = run_preflight("bootstrap", env=moto_env(tmp_path, moto_server, region="ap-northeast-2"))
+def test_an_unreachable_sts_endpoint_is_not_a_credentials_rejection(
+    preflight: Preflight, moto_server: str
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    port = closed_port()
+    preflight.env["AWS_ENDPOINT_URL_STS"] = f"http://127.0.0.1:{port}"
+    result = preflight("destroy")
+    assert result.returncode == 1
+    (line,) = problems(result)
+    assert line.startswith(
+        f"cannot reach the AWS STS endpoint http://127.0.0.1:{port} to check the credentials:"
+    )
+    assert "rejected" not in line
+    assert "accept" not in line
+
+
+def test_rejected_credentials_say_so(preflight: Preflight) -> None:
+    preflight.env.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLEUNKNOWN00", AWS_SECRET_ACCESS_KEY="wrong")
+    with rejecting_sts() as sts:
+        preflight.env["AWS_ENDPOINT_URL_STS"] = sts
+        result = preflight("destroy")
+    assert result.returncode == 1
+    assert problems(result) == [
+        f"AWS rejected the credentials from env: InvalidClientTokenId: {INVALID_TOKEN_MESSAGE}"
+    ]
+
+
+def test_bad_settings_and_missing_credentials_are_reported_together(preflight: Preflight) -> None:
+    result = preflight("diff", "-c", "ephemeral_storage_gib=500")
+    assert result.returncode == 2  # a settings problem is among them
+    lines = problems(result)
+    assert lines[0] == "Invalid setting ephemeral_storage_gib='500': allowed: 21 to 200"
+    assert lines[1].startswith("no AWS credentials found")
+    assert len(lines) == 2
+
+
+@pytest.mark.usefixtures("docker_client")
+def test_several_problems_are_reported_at_once(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror, tmp_path: Path
+) -> None:
+    """No region, no Docker engine, a Pinpoint version that does not exist, strict checksums."""
+    preflight.use_moto(moto_server, region=None)
+    preflight.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-docker.sock"
+    preflight.settings(**mirror.settings(), pinpoint_version="3.1.9", strict_checksums=True)
+
+    result = preflight("deploy")
+
+    assert result.returncode == 2
+    lines = problems(result)
+    collector = f"{mirror.base_url}/maven/pinpoint-collector/3.1.9/pinpoint-collector-3.1.9-exec.jar"
+    agent = f"{mirror.base_url}/github/v3.1.9/pinpoint-agent-3.1.9.tar.gz"
+    assert lines[0].startswith("no AWS region configured")
+    assert lines[1].startswith(f"cannot reach the Docker daemon at unix://{tmp_path}/no-docker.sock")
+    assert (
+        f"pinpoint-collector-3.1.9-exec.jar does not exist: {collector} answered HTTP 404 File not found "
+        "(check pinpoint_version=3.1.9 and the download base URL)"
+    ) in lines
+    assert any(line.startswith("pinpoint-web-3.1.9-exec.jar does not exist: ") for line in lines)
+    assert any(
+        line.startswith(f"pinpoint-agent-3.1.9.tar.gz does not exist: {agent} answered HTTP 404")
+        for line in lines
+    )
+    assert lines[-1].startswith(
+        "strict_checksums=true refuses unpinned downloads: no SHA-512 for image_build_args.HBASE_SHA512 "
+        "(hbase-2.6.5-hadoop3-bin.tar.gz), image_build_args.PINPOINT_COLLECTOR_SHA512"
+    )
+    assert "agent_sha512 (pinpoint-agent-3.1.9.tar.gz)" in lines[-1]
+    assert len(lines) == 6, lines
+    assert sorted(p.name for p in preflight.config_dir.iterdir()) == ["default.json"]  # nothing pinned
+
+
+# --------------------------------------------------------------------------------------------
+# CDK bootstrap: automatic on deploy, refused when auto_bootstrap=false
+# --------------------------------------------------------------------------------------------
+
+
+def test_diff_in_an_unbootstrapped_region_says_make_bootstrap(preflight: Preflight, moto_server: str) -> None:
+    preflight.use_moto(moto_server, region="eu-central-1")
+    result = preflight("diff")
+    assert result.returncode == 1
+    assert problems(result) == [
+        f"account {ACCOUNT} in eu-central-1 is not bootstrapped for the CDK: "
+        f"run `make bootstrap` once (cdk bootstrap aws://{ACCOUNT}/eu-central-1)"
+    ]
+
+
+def test_deploy_refuses_to_bootstrap_when_auto_bootstrap_is_off(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    preflight.use_moto(moto_server, region="eu-north-1")
+    preflight.settings(**mirror.pinned_settings(), auto_bootstrap=False)
+    result = preflight("deploy", *ECR_IMAGE)
+    assert result.returncode == 1
+    assert problems(result) == [
+        f"account {ACCOUNT} in eu-north-1 is not bootstrapped for the CDK and auto_bootstrap=false: "
+        f"run `make bootstrap` once (cdk bootstrap aws://{ACCOUNT}/eu-north-1)"
+    ]
+    assert "bootstrapping" not in result.stdout
+    with pytest.raises(ssm(moto_server, "eu-north-1").exceptions.ParameterNotFound):
+        ssm(moto_server, "eu-north-1").get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)
+
+
+@pytest.mark.usefixtures("pinned_cdk_cli")
+def test_deploy_bootstraps_an_unbootstrapped_region_with_the_pinned_cdk_cli(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    """The real `cdk bootstrap aws://ACCOUNT/REGION` (CDK CLI from package.json) against moto."""
+    region = "ap-southeast-2"
+    preflight.use_moto(moto_server, region=region)
+    preflight.settings(**mirror.pinned_settings())
+
+    result = preflight("deploy", *ECR_IMAGE, timeout=300)
+
+    report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, report
+    assert f"preflight: bootstrapping aws://{ACCOUNT}/{region} for the CDK" in result.stdout
+    assert f"Environment aws://{ACCOUNT}/{region} bootstrapped" in result.stderr  # the CLI's own words
+    version = int(
+        ssm(moto_server, region).get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"]
+    )
+    assert version >= MIN_BOOTSTRAP_VERSION
+    assert f"preflight: aws://{ACCOUNT}/{region} bootstrapped (version {version})" in result.stdout
+    cfn = boto3.client("cloudformation", endpoint_url=moto_server, region_name=region)
+    assert cfn.describe_stacks(StackName="CDKToolkit")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+    again = preflight("deploy", *ECR_IMAGE)  # now bootstrapped: nothing to do
+    assert again.returncode == 0, again.stderr
+    assert f"preflight: CDK bootstrap version {version}" in again.stdout
+    assert "bootstrapping" not in again.stdout
+
+
+@pytest.mark.usefixtures("pinned_cdk_cli")
+def test_make_bootstrap_runs_the_pinned_cdk_cli(preflight: Preflight, moto_server: str) -> None:
+    region = "sa-east-1"
+    preflight.use_moto(moto_server, region=region)
+    result = preflight("bootstrap", timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "CDK bootstrap version" not in result.stdout
+    assert f"bootstrapping aws://{ACCOUNT}/{region}" in result.stdout
+    assert ssm(moto_server, region).get_parameter(Name=BOOTSTRAP_VERSION_PARAMETER)["Parameter"]["Value"]
+
+
+# --------------------------------------------------------------------------------------------
+# Checksums: pinned on first use (trust on first download where nothing is published), or refused
+# --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("docker_client", "qemu_arm64", "bootstrapped")
-def test_deploy_with_credentials_checks_engine_and_arm64_emulation(tmp_path: Path, moto_server: str) -> None:
-    env = moto_env(tmp_path, moto_server)
-    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", "-c", IMAGE_SUMS, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "preflight: AWS account 123456789012 in eu-west-1" in result.stdout
-    assert "preflight: CDK bootstrap version 30" in result.stdout
-    assert "builds images/pinpoint for linux/arm64" in result.stdout
+def test_first_deploy_pins_every_download_into_the_settings_file(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings(**mirror.settings(), log_retention_days=90)
+
+    result = preflight("deploy")
+
+    report = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert result.returncode == 0, report
+    written = json.loads(path.read_text())
+    assert written["log_retention_days"] == 90  # other settings kept
+    assert written["agent_sha512"] == mirror.sha512(AGENT)
+    assert written["image_build_args"] == {
+        **mirror.settings()["image_build_args"],
+        "HBASE_SHA512": mirror.sha512(HBASE),
+        "PINPOINT_COLLECTOR_SHA512": mirror.sha512(COLLECTOR),
+        "PINPOINT_WEB_SHA512": mirror.sha512(WEB),
+    }
+    assert sorted(p.name for p in preflight.config_dir.iterdir()) == ["default.json"]  # atomic: no temp file
+    stdout = result.stdout.splitlines()
+    assert f"preflight: pinning the SHA-512 of 4 download(s) on first use into {path}" in stdout
+    assert f"HBASE_SHA512={mirror.sha512(HBASE)}" in stdout
+    assert f"  hbase-2.6.5-hadoop3-bin.tar.gz: matches {mirror.url(HBASE)}.sha512" in stdout
+    assert f"  pinpoint-collector-3.1.0-exec.jar: matches {mirror.url(COLLECTOR)}.sha1" in stdout
+    (agent_line,) = [line for line in stdout if line.startswith("  pinpoint-agent-3.1.0.tar.gz:")]
+    assert "trust-on-first-download" in agent_line
+    assert "out of band" in agent_line
+
+    again = preflight("deploy")  # the deploy now reads them: nothing left to pin
+    assert again.returncode == 0, again.stderr
+    assert "pinning" not in again.stdout
+    assert "preflight: checksums pinned for" in again.stdout
 
 
 @pytest.mark.usefixtures("bootstrapped")
-def test_deploy_without_docker_daemon_fails_with_one_line(tmp_path: Path, moto_server: str) -> None:
-    env = moto_env(tmp_path, moto_server, DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock")
-    result = run_preflight("deploy", "-c", f"agent_sha512={SHA512}", "-c", IMAGE_SUMS, env=env)
+def test_first_deploy_of_a_named_environment_pins_into_its_file(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings("prod", **mirror.settings())
+    result = preflight("deploy", "-c", "config=prod", *ECR_IMAGE)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text())["agent_sha512"] == mirror.sha512(AGENT)
+    assert not (preflight.config_dir / "default.json").exists()
+
+
+@pytest.mark.usefixtures("bootstrapped")
+def test_strict_checksums_refuse_unpinned_downloads(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings(**mirror.settings(), strict_checksums=True)
+    before = path.read_bytes()
+    result = preflight("deploy", *ECR_IMAGE)
+    assert result.returncode == 2
+    assert problems(result) == [
+        "strict_checksums=true refuses unpinned downloads: no SHA-512 for agent_sha512 "
+        "(pinpoint-agent-3.1.0.tar.gz); pin them with `make pin-checksums` and check them out of band, "
+        "or set them in the settings file"
+    ]
+    assert path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("docker_client", "bootstrapped")
+def test_pins_hidden_by_a_command_line_override_are_reported(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    """-c image_build_args replaces the file's mapping as a whole: the pins would never reach the build."""
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings(
+        agent_sha512=mirror.sha512(AGENT), agent_download_base_url=f"{mirror.base_url}/github"
+    )
+    build_args = json.dumps(mirror.settings()["image_build_args"])
+    # X86_64: built natively here, so no emulation is involved.
+    before = path.read_bytes()
+    result = preflight("deploy", "-c", f"image_build_args={build_args}", "-c", "cpu_architecture=X86_64")
+    assert result.returncode == 2
+    (line,) = problems(result)
+    assert line.startswith(
+        "image_build_args.HBASE_SHA512, image_build_args.PINPOINT_COLLECTOR_SHA512, "
+        f"image_build_args.PINPOINT_WEB_SHA512 would be pinned in {path}, but -c arguments or cdk.json "
+        "override that file's value"
+    )
+    assert "downloading" not in result.stderr  # refused before any download
+    assert path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("docker_client", "qemu_arm64", "bootstrapped")
+def test_deploy_with_everything_in_place_checks_engine_and_arm64_emulation(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings(**mirror.pinned_settings())
+    before = path.read_bytes()
+    result = preflight("deploy")
+    assert result.returncode == 0, result.stderr
+    assert f"preflight: AWS account {ACCOUNT} in eu-west-1" in result.stdout
+    assert "preflight: CDK bootstrap version 30" in result.stdout
+    assert "builds images/pinpoint for linux/arm64" in result.stdout
+    assert path.read_bytes() == before
+
+
+@pytest.mark.usefixtures("bootstrapped")
+def test_deploy_without_docker_daemon_fails_with_one_line(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror, tmp_path: Path
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    preflight.env["DOCKER_HOST"] = f"unix://{tmp_path}/no-docker.sock"
+    preflight.settings(**mirror.pinned_settings())
+    result = preflight("deploy")
     assert result.returncode == 1
-    assert result.stderr.startswith("preflight: error: cannot reach the Docker daemon")
-    assert len(result.stderr.strip().splitlines()) == 1
+    (line,) = problems(result)
+    assert line.startswith("cannot reach the Docker daemon")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,10 +28,10 @@ import docker
 import docker.errors
 import pytest
 
-from scripts.common import ensure_ecr_repository
-from scripts.push_image import PUSH_RETRY
+from scripts.ops.ecr import ensure_ecr_repository
+from scripts.ops.push import PUSH_RETRY
 from stacks.config import load_config
-from tests.integration.conftest import REPO_ROOT, skip_or_fail
+from tests.integration.conftest import REPO_ROOT, isolated_aws_env, moto_credentials, skip_or_fail
 from tests.integration.registry import FaultProxy, FaultRule, LocalRegistry, run_registry
 
 SCRIPT = REPO_ROOT / "scripts" / "push_image.py"
@@ -141,17 +140,7 @@ class Pusher:
 def pusher(
     moto_server: str, ecr: EcrClient, docker_client: docker.DockerClient, tmp_path: Path
 ) -> Iterator[Pusher]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GITHUB_"))}
-    env.update(
-        AWS_ENDPOINT_URL=moto_server,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION=REGION,
-        # No stray ~/.aws of the machine, and never the instance metadata address.
-        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-    )
+    env = isolated_aws_env(tmp_path, AWS_REGION=REGION, **moto_credentials(moto_server))
     user = Pusher(
         repository=f"it-{uuid.uuid4().hex[:10]}/pinpoint",
         env=env,

@@ -18,27 +18,16 @@ from typing import Any
 import pytest
 
 from scripts import push_image
-from scripts.common import (
-    EXIT_USAGE,
-    Platform,
-    RetryPolicy,
-    ScriptError,
-    TransientError,
-    aws_session,
-    check_checksum_args,
-    check_platform_runnable,
-    die,
-    ecr_lifecycle_policy,
-    ecr_registry_auth,
-    git_revision_tag,
-    is_transient_registry_error,
-    read_build_stream,
-    read_push_stream,
-    required_checksum_args,
-    run_script,
-    split_reference,
-    verify_image_platform,
-)
+from scripts.ops import push
+from scripts.ops.aws import aws_session
+from scripts.ops.build import check_checksum_args, read_build_stream, required_checksum_args
+from scripts.ops.ecr import ecr_lifecycle_policy, ecr_registry_auth
+from scripts.ops.engine import Platform, check_platform_runnable, verify_image_platform
+from scripts.ops.errors import EXIT_USAGE, ScriptError, TransientError, die, run_script
+from scripts.ops.git import git_revision_tag
+from scripts.ops.registry import is_transient_registry_error, read_push_stream
+from scripts.ops.retry import RetryPolicy
+from scripts.ops.tags import split_reference
 
 # --------------------------------------------------------------------------------------------
 # Arguments
@@ -123,8 +112,8 @@ def test_registry_accepts_host_and_port(registry: str) -> None:
 
 
 def test_settings_default_from_the_config_schema(tmp_path: Path) -> None:
-    settings = push_image.load_settings(None, None, cdk_json=tmp_path / "absent.json")
-    assert settings == push_image.Settings(
+    settings = push.load_settings(None, None, cdk_json=tmp_path / "absent.json")
+    assert settings == push.Settings(
         repository="pinpoint-all-in-one", keep_images=10, environment=None, build_args={}
     )
 
@@ -132,7 +121,7 @@ def test_settings_default_from_the_config_schema(tmp_path: Path) -> None:
 def test_build_args_come_from_the_config_with_command_line_on_top(tmp_path: Path) -> None:
     cdk_json = tmp_path / "cdk.json"
     cdk_json.write_text('{"context": {"image_build_args": {"A_SHA512": "from-config", "B": "kept"}}}')
-    settings = push_image.load_settings(None, None, cdk_json=cdk_json, build_args={"A_SHA512": "from-flag"})
+    settings = push.load_settings(None, None, cdk_json=cdk_json, build_args={"A_SHA512": "from-flag"})
     assert settings.build_args == {"A_SHA512": "from-flag", "B": "kept"}
 
 
@@ -155,16 +144,16 @@ def test_missing_checksum_args_fail_before_any_build(tmp_path: Path) -> None:
 def test_settings_read_cdk_json_context(tmp_path: Path) -> None:
     cdk_json = tmp_path / "cdk.json"
     cdk_json.write_text(json.dumps({"context": {"image_repository": "apm/pinpoint", "ecr_keep_images": 3}}))
-    settings = push_image.load_settings(None, None, cdk_json=cdk_json)
+    settings = push.load_settings(None, None, cdk_json=cdk_json)
     assert (settings.repository, settings.keep_images) == ("apm/pinpoint", 3)
     # --repository wins over cdk.json, like -c on the cdk command line
-    assert push_image.load_settings("other", None, cdk_json=cdk_json).repository == "other"
+    assert push.load_settings("other", None, cdk_json=cdk_json).repository == "other"
 
 
 @pytest.mark.parametrize("name", ["Pinpoint", "bad_name_", "a", "x/", "under score/UP", "with space"])
 def test_invalid_repository_names_fail_as_usage_errors_in_one_line(name: str, tmp_path: Path) -> None:
     with pytest.raises(ScriptError) as error:
-        push_image.load_settings(name, None, cdk_json=tmp_path / "absent.json")
+        push.load_settings(name, None, cdk_json=tmp_path / "absent.json")
     assert error.value.exit_code == EXIT_USAGE
     assert "image_repository" in str(error.value)
     assert "\n" not in str(error.value)
@@ -172,16 +161,16 @@ def test_invalid_repository_names_fail_as_usage_errors_in_one_line(name: str, tm
 
 @pytest.mark.parametrize("name", ["pinpoint-all-in-one", "team/apm/pinpoint", "a1", "p.p_p-p"])
 def test_valid_repository_names_pass(name: str, tmp_path: Path) -> None:
-    assert push_image.load_settings(name, None, cdk_json=tmp_path / "absent.json").repository == name
+    assert push.load_settings(name, None, cdk_json=tmp_path / "absent.json").repository == name
 
 
 def test_deploy_command_names_exactly_what_stacks_config_reads() -> None:
-    settings = push_image.Settings(repository="apm/pinpoint", keep_images=10, environment=None, build_args={})
-    assert push_image.deploy_command(settings, "abc1234") == (
+    settings = push.Settings(repository="apm/pinpoint", keep_images=10, environment=None, build_args={})
+    assert push.deploy_command(settings, "abc1234") == (
         'make deploy CDK_ARGS="-c image_source=ecr -c image_repository=apm/pinpoint -c image_tag=abc1234"'
     )
-    prod = push_image.Settings(repository="apm/pinpoint", keep_images=10, environment="prod", build_args={})
-    assert push_image.deploy_command(prod, "abc1234").startswith('make deploy CDK_ARGS="-c config=prod ')
+    prod = push.Settings(repository="apm/pinpoint", keep_images=10, environment="prod", build_args={})
+    assert push.deploy_command(prod, "abc1234").startswith('make deploy CDK_ARGS="-c config=prod ')
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""The checks and first-run steps before ``make deploy|diff|destroy|bootstrap`` calls the CDK CLI.
+
+Every check runs and every problem is reported at once, one line each, before anything is
+changed: the settings (the schema ``cdk synth`` uses), the AWS region and credentials (named
+apart: no region, no credentials, unreachable STS, rejected credentials), the CDK bootstrap,
+the Docker engine and its emulation of the task's architecture (deploys that build the image),
+and the downloads the deploy verifies (a version that does not exist, checksums not pinned in
+strict mode). Only when nothing is wrong does a deploy take its first-run steps:
+
+* bootstrap the account/region with the pinned CDK CLI when needed (``auto_bootstrap``);
+* pin the SHA-512 of each download not pinned yet (trust on first download where nothing is
+  published, verified where a checksum is) into the settings file the deploy reads.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from scripts.ops.aws import AwsIdentity, check_aws
+from scripts.ops.bootstrap import (
+    CDK_CLI,
+    MIN_BOOTSTRAP_VERSION,
+    bootstrap_needed,
+    bootstrap_version,
+    environment,
+    not_bootstrapped,
+    run_cdk_bootstrap,
+)
+from scripts.ops.engine import Platform, check_platform_runnable, docker_client
+from scripts.ops.errors import EXIT_FAILURE, EXIT_USAGE, ScriptError, error_line
+from scripts.ops.output import Reporter
+from scripts.ops.pinning import (
+    Artifact,
+    Pinned,
+    artifacts,
+    merged_settings,
+    pin,
+    probe_all,
+    probe_problem,
+    report_lines,
+)
+from scripts.ops.settings import (
+    cdk_profile,
+    config_error,
+    config_with_file,
+    context_overrides,
+    read_settings_file,
+    settings_path,
+    write_settings,
+)
+from stacks.config import CONFIG_DIR, REPO_ROOT, ConfigError, PlatformConfig, load_config
+
+ACTIONS = ("deploy", "diff", "destroy", "bootstrap")
+PINPOINT_DOCKERFILE = REPO_ROOT / "images" / "pinpoint" / "Dockerfile"
+PLATFORMS = {"ARM64": "linux/arm64", "X86_64": "linux/amd64"}
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    cdk_args: list[str]
+    config_dir: Path = CONFIG_DIR
+    dockerfile: Path = PINPOINT_DOCKERFILE
+    cdk: Path = CDK_CLI
+
+
+@dataclass
+class Findings:
+    """Problems (one line each, with the exit code each deserves) and the steps still to take."""
+
+    problems: list[tuple[str, int]] = field(default_factory=list)
+    session: Any = None  # the boto3 session the checks used
+    bootstrap: AwsIdentity | None = None
+    to_pin: list[Artifact] = field(default_factory=list)
+
+    def add(self, text: str, exit_code: int = EXIT_FAILURE) -> None:
+        self.problems.append((text, exit_code))
+
+    @property
+    def exit_code(self) -> int:
+        """2 when any problem is in the settings (fix those first), else 1."""
+        return EXIT_USAGE if any(code == EXIT_USAGE for _, code in self.problems) else EXIT_FAILURE
+
+
+def say(text: str) -> None:
+    print(f"preflight: {text}", flush=True)
+
+
+def check(request: Request, out: Reporter) -> tuple[Findings, PlatformConfig | None]:
+    """Run every check; nothing is changed."""
+    findings = Findings()
+    overrides = context_overrides(request.cdk_args)
+    config: PlatformConfig | None = None
+    try:
+        config = load_config(overrides, config_dir=request.config_dir)
+    except ConfigError as error:
+        for line in str(error).splitlines():
+            findings.add(line, EXIT_USAGE)
+
+    aws = check_aws(profile=cdk_profile(request.cdk_args), region=config.region if config else None)
+    for problem in aws.problems:
+        findings.add(problem)
+    findings.session = aws.session
+    if aws.ready and aws.identity is not None:
+        identity = aws.identity
+        say(f"AWS account {identity.account} in {identity.region} as {identity.arn}")
+        if request.action == "bootstrap":
+            findings.bootstrap = identity
+        elif request.action in ("deploy", "diff"):
+            _check_bootstrap(findings, aws.session, identity, request.action, config)
+
+    if request.action == "deploy" and config is not None:
+        if config.image_source == "asset":
+            _check_engine(findings, config)
+        _check_downloads(findings, request, config, out)
+    return findings, config
+
+
+def _check_bootstrap(
+    findings: Findings, session: Any, identity: AwsIdentity, action: str, config: PlatformConfig | None
+) -> None:
+    try:
+        version = bootstrap_version(session, identity)
+    except ScriptError as error:
+        findings.add(str(error))
+        return
+    if not bootstrap_needed(version):
+        say(f"CDK bootstrap version {version}")
+        return
+    fix = f"run `make bootstrap` once (cdk bootstrap {environment(identity)})"
+    if action == "deploy" and config is not None and config.auto_bootstrap:
+        findings.bootstrap = identity
+    elif action == "deploy" and config is not None:
+        findings.add(f"{not_bootstrapped(identity, version)} and auto_bootstrap=false: {fix}")
+    elif action == "diff":
+        findings.add(f"{not_bootstrapped(identity, version)}: {fix}")
+
+
+def _check_engine(findings: Findings, config: PlatformConfig) -> None:
+    platform = Platform.parse(PLATFORMS[config.cpu_architecture])
+    try:
+        client = docker_client()
+        how = check_platform_runnable(client, platform)
+    except ScriptError as error:
+        findings.add(str(error))
+        return
+    say(f"cdk deploy builds images/pinpoint for {platform}: {how}")
+
+
+def _check_downloads(findings: Findings, request: Request, config: PlatformConfig, out: Reporter) -> None:
+    try:
+        items = artifacts(config, request.dockerfile, image=config.image_source == "asset")
+    except ScriptError as error:
+        findings.add(str(error), error.exit_code)
+        return
+    with requests.Session() as http:
+        for item, answer in probe_all(http, items):
+            problem = probe_problem(item, answer)
+            if problem is None:
+                continue
+            if answer.missing or item.pinned is None:
+                findings.add(problem)  # it must be downloaded now, or it never will be
+            else:
+                out.warn(f"{problem} (pinned already; the deploy downloads it later)")
+    unpinned = [item for item in items if not item.pinned]
+    if not unpinned:
+        say(f"checksums pinned for {', '.join(item.name for item in items)}")
+    elif config.strict_checksums:
+        names = ", ".join(f"{item.where} ({item.name})" for item in unpinned)
+        findings.add(
+            f"strict_checksums=true refuses unpinned downloads: no SHA-512 for {names}; pin them with "
+            "`make pin-checksums` and check them out of band, or set them in the settings file",
+            EXIT_USAGE,
+        )
+    else:
+        try:
+            hidden = hidden_pins(request, unpinned)
+        except ScriptError as error:
+            findings.add(str(error), error.exit_code)
+            return
+        if hidden:
+            path = settings_path(context_overrides(request.cdk_args), request.config_dir)
+            findings.add(
+                f"{', '.join(hidden)} would be pinned in {path}, but -c arguments or cdk.json override "
+                "that file's value (image_build_args is replaced as a whole): move those settings into "
+                "the file, or pin with `make pin-checksums` and pass the values",
+                EXIT_USAGE,
+            )
+        findings.to_pin = unpinned
+
+
+def hidden_pins(request: Request, items: list[Artifact]) -> list[str]:
+    """Settings of ``items`` the deploy would not see if pinned into its settings file."""
+    overrides = context_overrides(request.cdk_args)
+    path = settings_path(overrides, request.config_dir)
+    probe_value = "0" * 128  # any valid SHA-512: only where it ends up matters
+    raw = merged_settings(read_settings_file(path), [Pinned(item, probe_value, None) for item in items])
+    try:
+        effective = config_with_file(path.stem, raw, overrides)
+    except ConfigError as error:
+        raise config_error(error) from None
+    return [item.where for item in items if _pinned_value(effective, item) != probe_value]
+
+
+def _pinned_value(config: PlatformConfig, item: Artifact) -> str | None:
+    return config.image_build_args.get(item.setting) if item.build_arg else config.agent_sha512
+
+
+def pin_first_use(request: Request, items: list[Artifact], out: Reporter) -> None:
+    """Pin ``items`` into the settings file the deploy reads (checked by ``hidden_pins``)."""
+    path = settings_path(context_overrides(request.cdk_args), request.config_dir)
+    raw = read_settings_file(path)
+    say(f"pinning the SHA-512 of {len(items)} download(s) on first use into {path}")
+    with requests.Session() as http:
+        pinned: list[Pinned] = [pin(http, item, out) for item in items]
+    write_settings(path, merged_settings(raw, pinned))
+    for line in report_lines(pinned):
+        print(line, flush=True)
+    say(f"recorded in {path}; commit it, or re-pin with `make pin-checksums` after a version change")
+
+
+def run(request: Request, out: Reporter, *, prog: str) -> int:
+    findings, _config = check(request, out)
+    if findings.problems:
+        for text, _code in findings.problems:
+            print(error_line(text, prog=prog), flush=True, file=sys.stderr)
+        return findings.exit_code
+    if findings.bootstrap is not None:
+        identity = findings.bootstrap
+        say(f"bootstrapping {environment(identity)} for the CDK (cdk bootstrap, once per account/region)")
+        extra = ("--profile", profile) if (profile := cdk_profile(request.cdk_args)) else ()
+        run_cdk_bootstrap(identity, out, cdk=request.cdk, extra_args=extra)
+        version = bootstrap_version(findings.session, identity)
+        if bootstrap_needed(version):
+            raise ScriptError(
+                f"cdk bootstrap {environment(identity)} finished, but its version parameter says {version} "
+                f"(at least {MIN_BOOTSTRAP_VERSION} is needed)"
+            )
+        say(f"{environment(identity)} bootstrapped (version {version})")
+    if findings.to_pin:
+        pin_first_use(request, findings.to_pin, out)
+    return 0

@@ -1,0 +1,34 @@
+"""The Makefile's first-run contract: `make deploy` is the whole first run, in order."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dry_run(target: str) -> list[str]:
+    result = subprocess.run(
+        ["make", "-n", target, "CDK_ARGS=-c config=prod"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return [line for line in result.stdout.splitlines() if "scripts/" in line or "/cdk " in line]
+
+
+def test_deploy_is_preflight_then_cdk_deploy_then_the_wait_and_next_steps() -> None:
+    lines = dry_run("deploy")
+    assert len(lines) == 3, lines
+    assert lines[0].endswith("scripts/preflight.py deploy -c config=prod")
+    assert "/cdk deploy --require-approval never -c config=prod" in lines[1]
+    assert lines[2].endswith("scripts/post_deploy.py -c config=prod")
+
+
+def test_bootstrap_runs_the_preflight_which_runs_the_pinned_cli() -> None:
+    lines = dry_run("bootstrap")
+    assert len(lines) == 1, lines
+    assert lines[0].endswith("scripts/preflight.py bootstrap -c config=prod")

@@ -1,0 +1,149 @@
+"""What the deploy downloads and where each SHA-512 goes (scripts/ops/pinning.py), from a
+Dockerfile written to the images/pinpoint download contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scripts.ops.downloads import Probe
+from scripts.ops.errors import EXIT_USAGE, ScriptError
+from scripts.ops.pinning import Artifact, Pinned, artifacts, merged_settings, probe_problem, report_lines
+from stacks.config import parse_settings
+
+MAVEN = "https://repo1.maven.org/maven2/com/navercorp/pinpoint"
+APACHE = "https://archive.apache.org/dist/hbase"
+GITHUB = "https://github.com/pinpoint-apm/pinpoint/releases/download"
+CONTRACT = f"""FROM scratch AS fetch
+ARG PINPOINT_VERSION=3.0.0
+ARG HBASE_VERSION=2.6.5
+ARG PINPOINT_BASE_URL={MAVEN}
+ARG HBASE_BASE_URL={APACHE}
+ARG HBASE_SHA512=
+ARG PINPOINT_COLLECTOR_SHA512=
+ARG PINPOINT_WEB_SHA512=
+FROM scratch
+ARG HBASE_VERSION=1.0.0
+"""
+
+
+@pytest.fixture
+def dockerfile(tmp_path: Path) -> Path:
+    path = tmp_path / "Dockerfile"
+    path.write_text(CONTRACT)
+    return path
+
+
+def urls(items: list[Artifact]) -> dict[str, str]:
+    return {item.setting: item.url for item in items}
+
+
+def test_urls_follow_pinpoint_version_and_the_dockerfile_defaults(dockerfile: Path) -> None:
+    items = artifacts(parse_settings({"pinpoint_version": "3.1.0"}), dockerfile)
+    assert urls(items) == {
+        "HBASE_SHA512": f"{APACHE}/2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz",  # the first ARG default wins
+        "PINPOINT_COLLECTOR_SHA512": f"{MAVEN}/pinpoint-collector/3.1.0/pinpoint-collector-3.1.0-exec.jar",
+        "PINPOINT_WEB_SHA512": f"{MAVEN}/pinpoint-web/3.1.0/pinpoint-web-3.1.0-exec.jar",
+        "agent_sha512": f"{GITHUB}/v3.1.0/pinpoint-agent-3.1.0.tar.gz",
+    }
+    assert [item.build_arg for item in items] == [True, True, True, False]
+    assert all(item.pinned is None for item in items)
+    assert items[1].version == "pinpoint_version=3.1.0"
+    assert items[0].version == "HBASE_VERSION=2.6.5"
+
+
+def test_image_build_args_override_versions_and_mirrors_and_carry_pins(dockerfile: Path) -> None:
+    config = parse_settings(
+        {
+            "image_build_args": {
+                "PINPOINT_VERSION": "3.0.1",
+                "HBASE_BASE_URL": "http://mirror/hbase/",
+                "HBASE_SHA512": "ab" * 64,
+            },
+            "agent_download_base_url": "http://mirror/agent",
+            "agent_sha512": "cd" * 64,
+        }
+    )
+    items = {item.setting: item for item in artifacts(config, dockerfile)}
+    assert items["PINPOINT_WEB_SHA512"].url.endswith("/pinpoint-web/3.0.1/pinpoint-web-3.0.1-exec.jar")
+    assert items["PINPOINT_WEB_SHA512"].version == "PINPOINT_VERSION=3.0.1"
+    assert items["HBASE_SHA512"].url == "http://mirror/hbase//2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz"
+    assert items["HBASE_SHA512"].pinned == "ab" * 64
+    assert items["agent_sha512"].url == "http://mirror/agent/v3.1.0/pinpoint-agent-3.1.0.tar.gz"
+    assert items["agent_sha512"].pinned == "cd" * 64
+
+
+def test_without_an_image_build_only_the_agent_is_downloaded(dockerfile: Path) -> None:
+    (item,) = artifacts(parse_settings({}), dockerfile, image=False)
+    assert item.setting == "agent_sha512"
+
+
+def test_a_checksum_arg_without_a_known_download_must_be_set(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM scratch\nARG OTHER_SHA512=\n")
+    with pytest.raises(ScriptError, match="needs build arg OTHER_SHA512") as error:
+        artifacts(parse_settings({}), dockerfile)
+    assert error.value.exit_code == EXIT_USAGE
+    set_by_hand = parse_settings({"image_build_args": {"OTHER_SHA512": "ab" * 64}})
+    assert [item.setting for item in artifacts(set_by_hand, dockerfile)] == ["agent_sha512"]
+
+
+def test_a_url_needing_an_unset_arg_is_refused(tmp_path: Path) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM scratch\nARG HBASE_VERSION=2.6.5\nARG HBASE_SHA512=\n")
+    with pytest.raises(ScriptError, match="no ARG HBASE_BASE_URL default"):
+        artifacts(parse_settings({}), dockerfile)
+
+
+ITEM = Artifact("PINPOINT_WEB_SHA512", "http://m/pinpoint-web-9.9.9-exec.jar", True, "pinpoint_version=9.9.9")
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected"),
+    [
+        (Probe(ITEM.url, 206, "HTTP 206 Partial Content"), None),
+        (Probe(ITEM.url, 200, "HTTP 200 OK"), None),
+        (
+            Probe(ITEM.url, 404, "HTTP 404 Not Found"),
+            f"pinpoint-web-9.9.9-exec.jar does not exist: {ITEM.url} answered HTTP 404 Not Found "
+            "(check pinpoint_version=9.9.9 and the download base URL)",
+        ),
+        (Probe(ITEM.url, 403, "HTTP 403 Forbidden"), f"cannot download {ITEM.url}: HTTP 403 Forbidden"),
+        (
+            Probe(ITEM.url, None, "Connection refused"),
+            f"cannot reach {ITEM.url} to download pinpoint-web-9.9.9-exec.jar: Connection refused",
+        ),
+    ],
+)
+def test_probe_answers_become_one_line(probe: Probe, expected: str | None) -> None:
+    assert probe_problem(ITEM, probe) == expected
+
+
+def test_pins_merge_into_the_file_keeping_everything_else() -> None:
+    raw = {
+        "stack_name": "X",
+        "image_build_args": {"PINPOINT_BASE_URL": "http://m", "PINPOINT_WEB_SHA512": "old"},
+    }
+    agent = Artifact("agent_sha512", "http://m/agent.tar.gz", False)
+    merged = merged_settings(raw, [Pinned(ITEM, "ab" * 64, None), Pinned(agent, "cd" * 64, None)])
+    assert merged == {
+        "stack_name": "X",
+        "agent_sha512": "cd" * 64,
+        "image_build_args": {"PINPOINT_BASE_URL": "http://m", "PINPOINT_WEB_SHA512": "ab" * 64},
+    }
+    assert raw["image_build_args"]["PINPOINT_WEB_SHA512"] == "old"  # the input is not modified
+    assert merged_settings({"image_build_args": '{"A": "1"}'}, [])["image_build_args"] == {"A": "1"}
+
+
+def test_the_report_says_how_each_value_was_verified() -> None:
+    lines = report_lines(
+        [
+            Pinned(ITEM, "ab" * 64, "http://m/x.sha512"),
+            Pinned(Artifact("agent_sha512", "http://m/a.tgz", False), "cd" * 64, None),
+        ]
+    )
+    assert lines[0] == f"PINPOINT_WEB_SHA512={'ab' * 64}"
+    assert lines[1] == "  pinpoint-web-9.9.9-exec.jar: matches http://m/x.sha512"
+    assert lines[3].startswith("  a.tgz: trust-on-first-download")
+    assert "`sha512sum a.tgz`" in lines[3]
