@@ -1,16 +1,26 @@
 // Stand-in for the Pinpoint 3.1 collector and web exec jars, for the image integration test.
 //
-// JDK-only. It reads the same system properties the real servers read, so the test proves
-// pinpoint-supervisor passes them: with collector.receiver.grpc.*.bindaddress.port set it
-// acts as the collector (TCP listeners on the three gRPC ports plus HTTP on server.port),
-// otherwise as the web UI (HTTP on server.port). HTTP answers 200 on /serverTime and
-// /api-public/serverTime, 404 elsewhere. It refuses to start without the loopback
-// ZooKeeper address and with realtime (Redis) enabled, like a misconfigured real server.
+// JDK-only. It reads the same system properties the real servers read (v3.1.0 sources), so the
+// test proves pinpoint-supervisor passes them: with collector.receiver.grpc.*.bindaddress.port
+// set it acts as the collector (TCP listeners on the three gRPC ports on all interfaces; HTTP on
+// server.port bound to server.address, answering /serverTime with JSON), otherwise as the web
+// UI (HTTP on server.port: /api-public/serverTime JSON, every other path the index.html
+// fallback with 200; actuator /monitor/l7check on management.server.port bound to
+// management.server.address). Without -Dlogging.config it writes logs/pinpoint-<role>.log in
+// the working directory, as the stock log4j2-spring.xml does. It refuses to start without the
+// loopback ZooKeeper address and with realtime (Redis) enabled, like a misconfigured server.
+// The web reports whether admin.password came from the environment (ADMIN_PASSWORD, Spring's
+// relaxed binding) without printing it.
 
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -31,18 +41,46 @@ public final class StandinPinpoint {
             }
         }
         int httpPort = Integer.parseInt(property("server.port"));
-        HttpServer http = HttpServer.create(new InetSocketAddress(httpPort), 0);
+        String address = System.getProperty("server.address", "0.0.0.0");
+        HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getByName(address), httpPort), 0);
+        String jsonPath = collector ? "/serverTime" : "/api-public/serverTime";
         http.createContext("/", exchange -> {
             String path = exchange.getRequestURI().getPath();
-            boolean known = path.equals("/serverTime") || path.equals("/api-public/serverTime");
-            byte[] body = (known ? "{\"currentServerTime\":" + System.currentTimeMillis() + "}" : "not found")
-                    .getBytes(StandardCharsets.UTF_8);
-            exchange.sendResponseHeaders(known ? 200 : 404, body.length);
+            boolean json = path.equals(jsonPath) || path.equals("/api/serverTime");
+            int status = json || !collector ? 200 : 404;
+            byte[] body = (json ? "{\"currentServerTime\":" + System.currentTimeMillis() + "}"
+                    : collector ? "not found" : "<!doctype html><html>index.html</html>").getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(status, body.length);
             try (OutputStream out = exchange.getResponseBody()) {
                 out.write(body);
             }
         });
         http.start();
+        String managementPort = System.getProperty("management.server.port");
+        if (managementPort != null) {
+            HttpServer management = HttpServer.create(new InetSocketAddress(
+                    InetAddress.getByName(System.getProperty("management.server.address", "0.0.0.0")),
+                    Integer.parseInt(managementPort)), 0);
+            management.createContext("/monitor/l7check", exchange -> {
+                byte[] body = "{\"status\":\"UP\"}".getBytes(StandardCharsets.UTF_8);
+                exchange.sendResponseHeaders(200, body.length);
+                try (OutputStream out = exchange.getResponseBody()) {
+                    out.write(body);
+                }
+            });
+            management.start();
+        }
+        if (System.getProperty("logging.config") == null) {
+            Path logs = Path.of(System.getProperty("logging.file.path", "logs"));
+            Files.createDirectories(logs);
+            Files.writeString(logs.resolve("pinpoint-" + role + ".log"), "stock log4j2-spring.xml file appender\n");
+        }
+        if (!collector) {
+            String password = System.getenv("ADMIN_PASSWORD");
+            System.out.println("standin web admin.password from environment: "
+                    + (password == null ? "unset" : "sha256 " + HexFormat.of().formatHex(
+                            MessageDigest.getInstance("SHA-256").digest(password.getBytes(StandardCharsets.UTF_8)))));
+        }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> System.out.println("standin " + role + " stopping")));
         System.out.printf("standin %s started: http %d, max heap %d MB%n",
                 role, httpPort, Runtime.getRuntime().maxMemory() / (1024 * 1024));
