@@ -10,7 +10,9 @@ this during ``cdk deploy``. For the pinned agent release it:
    anything is unpacked; a missing or wrong checksum fails the deploy and leaves ``current``
    untouched (fail closed);
 3. unpacks into ``.staging/`` on the volume (tar "data" filter: no absolute paths, ``..``,
-   devices or links out of the tree), checks the layout, writes our settings into
+   devices or links out of the tree), checks the layout (the version-less
+   ``pinpoint-bootstrap.jar`` APM_OPTS names, the root config, the active profile), writes our
+   settings into
    ``pinpoint-root.config`` and every ``profiles/*/pinpoint.config`` (a profile file overrides
    the root config, and the release profile sets collector ip 127.0.0.1 and 20 % sampling),
    then renames the finished tree to ``versions/<version>-<config hash>/``;
@@ -128,7 +130,13 @@ class BundleSpec:
 
     @property
     def bootstrap_jar(self) -> str:
-        return f"pinpoint-bootstrap-{self.version}.jar"
+        """The version-less copy APM_OPTS names (-javaagent:<mount>/current/pinpoint-bootstrap.jar).
+
+        The release's assembly writes the bootstrap jar twice, as pinpoint-bootstrap-<v>.jar and,
+        via outputFileNameMapping, as pinpoint-bootstrap.jar (agent-module/agent/src/assembly/
+        component/core.xml, v3.1.0). A bundle without it would start every app without the agent.
+        """
+        return "pinpoint-bootstrap.jar"
 
     @property
     def config_hash(self) -> str:
