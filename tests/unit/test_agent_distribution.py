@@ -21,7 +21,7 @@ from stacks.constructs.agent_distribution import (
 )
 from stacks.versions import PINPOINT_VERSION
 from tests.unit.conftest import CUSTOMIZED, EXISTING_VPC, HTTPS_FROM_ECR, SAMPLE_APP, synth, synthesized
-from tests.unit.test_agent_distribution_handler import h
+from tests.unit.test_agent_distribution_handler import h, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_custom_resource_pins_the_release(template: Template) -> None:
 def test_bundle_config_points_at_the_collector_dns_name_and_ports(template: Template) -> None:
     """What the template hands the handler renders to the Service Connect name and ports."""
     settings = h.AgentSettings.from_mapping(json.loads(distribution_properties(template)["Settings"]))
-    properties = h.agent_properties(settings)
+    properties = resolve(h.agent_properties(settings))
     expected = {"agent": 9991, "metadata": 9991, "stat": 9992, "span": 9993}
     for channel, port in expected.items():
         assert properties[f"profiler.transport.grpc.{channel}.collector.ip"] == "pinpoint"

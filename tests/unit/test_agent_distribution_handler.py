@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import threading
@@ -181,11 +182,34 @@ def read_properties(path: Path) -> dict[str, str]:
     return values
 
 
-def effective_config(agent_dir: Path, profile: str | None = None) -> dict[str, str]:
-    """What the agent reads: root config, then the active profile's file on top."""
+PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
+
+
+def resolve(properties: dict[str, str]) -> dict[str, str]:
+    """``${key}`` / ``${key:default}`` resolved against the merged properties, recursively, as the
+    agent's PropertyPlaceholderHelper does (commons-config, v3.1.0)."""
+
+    def value(key: str, depth: int = 0) -> str:
+        assert depth < 10, f"placeholder cycle at {key}"
+        return PLACEHOLDER.sub(
+            lambda m: (
+                value(m.group(1), depth + 1) if m.group(1) in properties else (m.group(2) or m.group(0))
+            ),
+            properties[key],
+        )
+
+    return {key: value(key) for key in properties}
+
+
+def effective_config(
+    agent_dir: Path, profile: str | None = None, system_properties: dict[str, str] | None = None
+) -> dict[str, str]:
+    """What the agent reads: root config, the active profile's file on top, then -D options,
+    placeholders resolved last against the merged result."""
     root = read_properties(agent_dir / "pinpoint-root.config")
     active = profile or root["pinpoint.profiler.profiles.active"]
-    return {**root, **read_properties(agent_dir / "profiles" / active / "pinpoint.config")}
+    merged = {**root, **read_properties(agent_dir / "profiles" / active / "pinpoint.config")}
+    return resolve({**merged, **(system_properties or {})})
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -207,6 +231,18 @@ def test_effective_config_points_at_the_collector_dns_name_and_ports(
     assert config["profiler.sampling.percent.sampling-rate"] == "12.5"
     assert config["profiler.server.excludeurl"] == "/,/actuator/prometheus"
     assert config["profiler.http.record.request.headers"] == "Origin,User-Agent"
+
+
+def test_one_system_property_redirects_every_channel(tmp_path: Path, spec: Any) -> None:
+    """Agents outside Service Connect point the bundle at the collector NLB with one -D option."""
+    h.distribute(tmp_path, spec)
+    nlb = "internal-pinpoint-collector-0123.elb.eu-west-1.amazonaws.com"
+    config = effective_config(
+        tmp_path / "current", system_properties={"profiler.transport.grpc.collector.ip": nlb}
+    )
+    for channel in ("agent", "metadata", "stat", "span"):
+        assert config[f"profiler.transport.grpc.{channel}.collector.ip"] == nlb
+    assert config["profiler.transport.grpc.span.collector.port"] == "9993"
 
 
 def test_a_profile_switched_at_run_time_still_reaches_the_collector(tmp_path: Path, spec: Any) -> None:

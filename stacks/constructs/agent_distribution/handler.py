@@ -170,23 +170,31 @@ def _format_percent(percent: float) -> str:
     return f"{percent:.2f}".rstrip("0").rstrip(".")
 
 
+COLLECTOR_IP = "profiler.transport.grpc.collector.ip"
+
+
 def agent_properties(settings: AgentSettings) -> dict[str, str]:
     """Our agent settings as Pinpoint 3.x property keys (pinpoint-root.config names).
 
-    Every gRPC channel gets its host and port explicitly instead of relying on the
-    ``${profiler.transport.grpc.collector.ip}`` placeholders of the stock files.
+    Every channel's host is ``${profiler.transport.grpc.collector.ip}``, as in the stock root
+    config, and that one key is set in every file: the agent resolves placeholders against the
+    merged properties (root config < profile < -Dpinpoint.config < environment < -D;
+    ValueAnnotationProcessor/PropertyPlaceholderHelper in commons-config, v3.1.0), so an agent
+    outside Service Connect redirects all four channels with one
+    ``-Dprofiler.transport.grpc.collector.ip=<CollectorNlbDnsName>``. Ports are explicit.
     """
     host = settings.collector_host
+    follow = "${" + COLLECTOR_IP + "}"
     return {
         "profiler.transport.module": "GRPC",
-        "profiler.transport.grpc.collector.ip": host,
-        "profiler.transport.grpc.agent.collector.ip": host,
+        COLLECTOR_IP: host,
+        "profiler.transport.grpc.agent.collector.ip": follow,
         "profiler.transport.grpc.agent.collector.port": str(settings.agent_port),
-        "profiler.transport.grpc.metadata.collector.ip": host,
+        "profiler.transport.grpc.metadata.collector.ip": follow,
         "profiler.transport.grpc.metadata.collector.port": str(settings.agent_port),
-        "profiler.transport.grpc.stat.collector.ip": host,
+        "profiler.transport.grpc.stat.collector.ip": follow,
         "profiler.transport.grpc.stat.collector.port": str(settings.stat_port),
-        "profiler.transport.grpc.span.collector.ip": host,
+        "profiler.transport.grpc.span.collector.ip": follow,
         "profiler.transport.grpc.span.collector.port": str(settings.span_port),
         "profiler.sampling.enable": "true",
         "profiler.sampling.type": "PERCENT",
