@@ -26,10 +26,12 @@ from stacks.config import REPO_ROOT
 TEST_ENV = {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
 # Settings files the synths read: none. A developer's config/default.json (the first make deploy
 # writes one) must not change what the tests see.
-ISOLATED_CONFIG_DIR = Path(tempfile.mkdtemp(prefix="no-config-"))
+# A directory that does not exist: no config/default.json, no environment files.
+ISOLATED_CONFIG_DIR = Path(__file__).with_name("no-settings-files")
+assert not ISOLATED_CONFIG_DIR.exists()
 
 # Named override sets: every test that needs a non-default setting picks one, so the unit tier
-# synthesizes seven apps in all (a few seconds each), not one per test.
+# synthesizes six apps in all, each once per run however many xdist workers ask (see _synth).
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 CUSTOMIZED = {
     "log_retention_days": 90,
