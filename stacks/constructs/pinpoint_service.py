@@ -61,9 +61,10 @@ def container_environment(config: PlatformConfig) -> dict[str, str]:
 
 
 def health_check_start_period(config: PlatformConfig) -> int:
-    """The container check counts failures only after the boot budget (capped at ECS's 300 s;
-    a longer boot is still covered by the service's grace period, which ECS also applies to
-    container health checks)."""
+    """The container check counts failures only after the boot budget, capped at ECS's 300 s
+    (API HealthCheck.startPeriod: 0-300). A longer boot is still covered: the service's grace
+    period makes the scheduler ignore "unhealthy Elastic Load Balancing, VPC Lattice, and
+    container health checks after a task has first started" (API CreateService)."""
     return min(MAX_START_PERIOD_SECONDS, config.boot_timeout_seconds + BOOT_MARGIN_SECONDS)
 
 
