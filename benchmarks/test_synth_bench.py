@@ -6,18 +6,22 @@ Measured with pytest-benchmark rather than asserted as timed tests: compare runs
 
 from __future__ import annotations
 
-from aws_cdk import App
+import json
+import tempfile
+from pathlib import Path
+
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from stacks.config import parse_settings, resolve_environment
-from stacks.nag import enable_nag
-from stacks.pinpoint_stack import PinpointStack
+from app import create_app
+from stacks.config import REPO_ROOT, parse_settings
+
+# cdk.json's feature flags, no settings file: what `make synth` does on a fresh clone.
+CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+NO_CONFIG = Path(tempfile.mkdtemp(prefix="bench-no-config-"))
 
 
 def _synth_default() -> None:
-    app = App()
-    PinpointStack(app, "Bench", config=resolve_environment(parse_settings({}), {}))
-    enable_nag(app)
+    app, _ = create_app(CONTEXT, {}, NO_CONFIG)
     app.synth()
 
 

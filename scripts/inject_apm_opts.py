@@ -4,7 +4,7 @@
     python scripts/inject_apm_opts.py --template images/app/Dockerfile --out build/Dockerfile \\
         --set JAR_FILE=build/libs/app.jar \\
         --set 'JAVA_OPTS=-Duser.timezone=Asia/Seoul -Dspring.profiles.active=prod' \\
-        --set 'APM_OPTS=-javaagent:/pinpoint-agent/current/pinpoint-bootstrap-3.1.1.jar -Dpinpoint.applicationName=api'
+        --set 'APM_OPTS=-javaagent:/pinpoint-agent/current/pinpoint-bootstrap.jar -Dpinpoint.applicationName=api -Dpinpoint.container=true'
 
 It replaces the seed's chain of ``sed "s|<KEY>|...|g"`` calls, which broke on any value holding
 ``|``, ``&`` or ``\\`` (sed syntax) and produced a broken Dockerfile for values holding ``"`` or

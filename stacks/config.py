@@ -58,15 +58,21 @@ LOG_RETENTION_DAYS = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-# Ports used inside the all-in-one container by HBase/ZooKeeper and the collector/web admin
-# endpoints; the published ports must not collide with them.
-RESERVED_CONTAINER_PORTS = frozenset({2181, 16000, 16010, 16020, 16030, 8081})
+# Ports used inside the all-in-one container, which the published ports must not collide with:
+# ZooKeeper 2181, HBase master 16000 (info server 16010), RegionServer 16020 (info 16030), the
+# collector's HTTP port 8081 and the web's management port 8443 (both bound to loopback by the
+# image, still taken inside the task's network namespace).
+RESERVED_CONTAINER_PORTS = frozenset({2181, 16000, 16010, 16020, 16030, 8081, 8443})
 
 ECR_REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SECURITY_GROUP_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
+SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+# EFS API pattern for a file system id (CreateMountTarget's FileSystemId).
+EFS_FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{8,40}$")
+SUBNET_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$")
+ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d$")
 STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
@@ -85,6 +91,13 @@ PINPOINT_RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
 # (HBase, table bootstrap, collector and web) this long before the ECS grace period ends.
 BOOT_MARGIN_SECONDS = 30
 
+# Subnets of a new VPC (stacks/constructs/network.py): a /26 public subnet per AZ (NAT only) and
+# a private subnet per AZ as large as the VPC allows, from /20 down to /27.
+PUBLIC_SUBNET_MASK = 26
+
+# Longest echo of a bad value in an error line; longer values are cut and their length named.
+MAX_ECHO_CHARS = 120
+
 # Settings whose value must match a pattern, and what to tell the user when it does not.
 PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "stack_name": (STACK_NAME, "1-128 letters, digits and -, starting with a letter"),
@@ -102,6 +115,11 @@ PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "health_check_path": (URL_PATH, "an absolute URL path (starts with /, max 1024 chars)"),
     "sample_app_name": (PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"),
     "pinpoint_version": (PINPOINT_RELEASE, "a Pinpoint release MAJOR.MINOR.PATCH such as 3.1.0"),
+    "private_subnet_group_name": (
+        SUBNET_GROUP_NAME,
+        "a subnet group name of the VPC (its aws-cdk:subnet-name tag)",
+    ),
+    "hbase_efs_file_system_id": (EFS_FILE_SYSTEM_ID, "an EFS file system id such as fs-0123456789abcdef0"),
 }
 
 # Settings limited to a fixed set of values (Fargate CPU sizes, CloudWatch retention periods).
@@ -146,9 +164,21 @@ def _none_if_empty(value: Any) -> Any:
     return None if isinstance(value, str) and value.strip() == "" else value
 
 
+NOT_A_NUMBER = "a number (JSON true/false is not one)"
+
+
+def _not_bool(value: Any) -> Any:
+    """Pydantic's lax mode reads JSON ``true`` as 1: a number setting must be given a number."""
+    if isinstance(value, bool):
+        raise ValueError(NOT_A_NUMBER)
+    return value
+
+
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_parse_json_object)]
 OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 def validate_ecr_repository_name(value: str) -> str:
@@ -215,41 +245,56 @@ class PlatformConfig(BaseModel):
     vpc_id: OptionalStr = Field(
         None, description="Use this existing VPC (vpc-...) instead of creating one; needs account+region."
     )
-    vpc_cidr: str = Field("10.40.0.0/16", description="CIDR of the new VPC (/16 to /24).")
-    max_azs: int = Field(2, ge=2, le=3, description="Availability zones of the new VPC (2-3).")
-    nat_gateways: int = Field(
+    private_subnet_ids: StrList = Field(
+        default_factory=list,
+        description="With vpc_id: the private subnets (subnet-...) tasks, the distributor, EFS and the load "
+        "balancers use (EFS and load balancers take one per AZ; at least 2 AZs). Default: the VPC's private "
+        "subnets with egress.",
+    )
+    private_subnet_group_name: OptionalStr = Field(
+        None,
+        description="With vpc_id: use this subnet group (the aws-cdk:subnet-name tag, else Private/Isolated) "
+        "instead of the private subnets with egress; combines with private_subnet_ids.",
+    )
+    vpc_cidr: str = Field(
+        "10.40.0.0/16",
+        description="CIDR of the new VPC (/16 to /24; it must hold a /26 public and a private subnet per AZ: "
+        "/23 or /24 only with max_azs=2).",
+    )
+    max_azs: Int = Field(2, ge=2, le=3, description="Availability zones of the new VPC (2-3).")
+    nat_gateways: Int = Field(
         1, ge=1, le=3, description="NAT gateways of the new VPC (1-3, at most max_azs); 1 keeps cost down."
     )
 
     # --- Pinpoint task -----------------------------------------------------------------------
     cpu_architecture: Literal["ARM64", "X86_64"] = Field("ARM64", description="Fargate CPU architecture.")
-    cpu: int = Field(
+    cpu: Int = Field(
         4096, description="Task CPU units; a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)."
     )
-    memory_mib: int = Field(
+    memory_mib: Int = Field(
         16384, description="Task memory (MiB); must be a Fargate size for the chosen cpu."
     )
-    ephemeral_storage_gib: int = Field(
+    ephemeral_storage_gib: Int = Field(
         200, ge=21, le=200, description="Task ephemeral storage (GiB, 21-200); holds HBase data."
     )
-    stop_timeout_seconds: int = Field(
+    stop_timeout_seconds: Int = Field(
         120, ge=30, le=120, description="Grace between SIGTERM and SIGKILL (30-120 s; HBase flushes in it)."
     )
-    web_port: int = Field(8080, ge=1, le=65535, description="Pinpoint web port (the ALB target).")
-    collector_agent_port: int = Field(9991, ge=1, le=65535, description="Collector gRPC agent+metadata port.")
-    collector_stat_port: int = Field(9992, ge=1, le=65535, description="Collector gRPC stat port.")
-    collector_span_port: int = Field(9993, ge=1, le=65535, description="Collector gRPC span port.")
-    hbase_ttl_days: int = Field(
+    web_port: Int = Field(8080, ge=1, le=65535, description="Pinpoint web port (the ALB target).")
+    collector_agent_port: Int = Field(9991, ge=1, le=65535, description="Collector gRPC agent+metadata port.")
+    collector_stat_port: Int = Field(9992, ge=1, le=65535, description="Collector gRPC stat port.")
+    collector_span_port: Int = Field(9993, ge=1, le=65535, description="Collector gRPC span port.")
+    hbase_ttl_days: Int = Field(
         60, ge=1, le=3650, description="TTL of traces, statistics and agent events in HBase (days, 1-3650)."
     )
-    hbase_split_regions: int = Field(
+    hbase_split_regions: Int = Field(
         32,
         ge=2,
         le=256,
         description="Regions each uniformly pre-split HBase table starts with (2-256; upstream uses 256, "
         "too many for one RegionServer; HBase's shell rejects NUMREGIONS < 2).",
     )
-    boot_timeout_seconds: int = Field(
+    boot_timeout_seconds: Int = Field(
         240,
         ge=60,
         le=3600,
@@ -261,7 +306,13 @@ class PlatformConfig(BaseModel):
         description="HBase data on the task's ephemeral storage (fast; lost when the task is replaced) "
         "or on encrypted EFS (kept across deploys and restarts; slower, billed per GB).",
     )
-    log_retention_days: int = Field(
+    hbase_efs_file_system_id: OptionalStr = Field(
+        None,
+        description="With hbase_storage=efs: mount this existing file system (fs-..., e.g. the one a "
+        "destroyed stack retained) instead of creating one; the stack adds mount targets, a security group "
+        "and the access point. It must have no mount targets left in another VPC.",
+    )
+    log_retention_days: Int = Field(
         30, description="CloudWatch Logs retention (days; a value CloudWatch accepts)."
     )
     container_insights: Literal["enabled", "enhanced", "disabled"] = Field(
@@ -283,7 +334,7 @@ class PlatformConfig(BaseModel):
         default_factory=dict,
         description="Extra docker build args for the asset build (e.g. download mirrors).",
     )
-    ecr_keep_images: int = Field(
+    ecr_keep_images: Int = Field(
         10, ge=1, le=1000, description="make push-image: lifecycle policy keeps this many images (1-1000)."
     )
 
@@ -292,17 +343,20 @@ class PlatformConfig(BaseModel):
     collector_dns_name: str = Field(
         "pinpoint", description="Service Connect client DNS name of the collector (one DNS label)."
     )
-    service_connect_idle_timeout_seconds: int = Field(
+    service_connect_idle_timeout_seconds: Int = Field(
         3600,
         ge=0,
         le=86400,
         description="Idle timeout of collector connections via Service Connect (s; 0 disables).",
     )
     collector_allowed_cidrs: StrList = Field(
-        default_factory=list, description="Extra CIDRs allowed into the collector ports (never /0)."
+        default_factory=list,
+        description="Agents outside Service Connect (EC2, Lambda, on-premises) in these CIDRs reach the "
+        "collector through an internal NLB (output CollectorNlbDnsName); never /0.",
     )
     collector_allowed_security_group_ids: StrList = Field(
-        default_factory=list, description="Extra security groups allowed into the collector ports."
+        default_factory=list,
+        description="Security groups of agents outside Service Connect allowed into the collector NLB.",
     )
 
     # --- load balancer -----------------------------------------------------------------------
@@ -317,7 +371,7 @@ class PlatformConfig(BaseModel):
         None, description="ACM certificate ARN: adds HTTPS on 443 and redirects HTTP to it."
     )
     health_check_path: str = Field("/serverTime", description="ALB target health-check path.")
-    health_check_grace_seconds: int = Field(
+    health_check_grace_seconds: Int = Field(
         300, ge=0, le=7200, description="ECS health-check grace period (0-7200 s) while HBase starts."
     )
 
@@ -334,7 +388,7 @@ class PlatformConfig(BaseModel):
         False,
         description="Opt in to agent_profile=local (it records cookies and request bodies into traces).",
     )
-    agent_sampling_percent: float = Field(
+    agent_sampling_percent: Float = Field(
         100.0, gt=0, le=100, description="Share of transactions the agent traces (0 < p <= 100)."
     )
     agent_excluded_urls: StrList = Field(
@@ -359,8 +413,8 @@ class PlatformConfig(BaseModel):
     sample_app_name: str = Field(
         "sample-app", description="Pinpoint applicationName of the sample service (1-24 of a-zA-Z0-9._-)."
     )
-    sample_app_cpu: int = Field(512, description="Sample service task CPU units (a Fargate size).")
-    sample_app_memory_mib: int = Field(1024, description="Sample service task memory (MiB, Fargate size).")
+    sample_app_cpu: Int = Field(512, description="Sample service task CPU units (a Fargate size).")
+    sample_app_memory_mib: Int = Field(1024, description="Sample service task memory (MiB, Fargate size).")
 
     # --- field validators ----------------------------------------------------------------------
     @field_validator(*PATTERN_RULES)
@@ -396,6 +450,18 @@ class PlatformConfig(BaseModel):
                 )
         return values
 
+    @field_validator("private_subnet_ids")
+    @classmethod
+    def _subnets(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not SUBNET_ID.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not a subnet id; allowed: subnet- followed by 8 or 17 hex digits"
+                )
+        if len(set(values)) != len(values):
+            raise ValueError("allowed: each subnet once")
+        return values
+
     @field_validator(*ALLOWED_VALUES)
     @classmethod
     def _one_of_allowed(cls, value: int, info: ValidationInfo) -> int:
@@ -426,6 +492,11 @@ class PlatformConfig(BaseModel):
         for name in value:
             if not BUILD_ARG_NAME.fullmatch(name):
                 raise ValueError(f"build arg name {name!r} is invalid; allowed: letters, digits and _")
+            if name == "PINPOINT_VERSION":
+                # The jars and the agent must be the same release: one setting decides both.
+                raise ValueError(
+                    "build arg PINPOINT_VERSION comes from pinpoint_version; allowed: set pinpoint_version"
+                )
         return value
 
     @field_validator("agent_mount_path")
@@ -508,6 +579,22 @@ class PlatformConfig(BaseModel):
             seen[port] = key
         if self.nat_gateways > self.max_azs:
             raise _SettingError("nat_gateways", self.nat_gateways, f"allowed: 1 to max_azs ({self.max_azs})")
+        self._check_network()
+        if self.hbase_efs_file_system_id and self.hbase_storage != "efs":
+            raise _SettingError(
+                "hbase_efs_file_system_id",
+                self.hbase_efs_file_system_id,
+                "allowed: only with hbase_storage=efs (the HBase data directory is then that file system)",
+            )
+        if self.certificate_arn and self.region:
+            certificate_region = ACM_CERTIFICATE_ARN.fullmatch(self.certificate_arn).group(1)  # type: ignore[union-attr]
+            if certificate_region != self.region:
+                raise _SettingError(
+                    "certificate_arn",
+                    self.certificate_arn,
+                    f"the certificate is in {certificate_region}, the stack in {self.region}; allowed: an ACM "
+                    "certificate of the stack's region (an ALB uses certificates of its own region only)",
+                )
         if self.image_source == "ecr" and self.image_tag is None:
             raise _SettingError(
                 "image_tag",
@@ -536,10 +623,49 @@ class PlatformConfig(BaseModel):
             )
         return self
 
+    def _check_network(self) -> None:
+        if self.vpc_id is None:
+            for key in ("private_subnet_ids", "private_subnet_group_name"):
+                if getattr(self, key):
+                    raise _SettingError(
+                        key,
+                        getattr(self, key),
+                        "allowed: only with vpc_id (a new VPC's subnets are the stack's own)",
+                    )
+            prefix = ipaddress.IPv4Network(self.vpc_cidr).prefixlen
+            if not subnets_fit(prefix, self.max_azs):
+                smallest = next(p for p in range(24, 15, -1) if subnets_fit(p, self.max_azs))
+                raise _SettingError(
+                    "vpc_cidr",
+                    self.vpc_cidr,
+                    f"too small for max_azs={self.max_azs} (a /{PUBLIC_SUBNET_MASK} public and a "
+                    f"/{private_subnet_mask(prefix)} private subnet per AZ); allowed: /{smallest} or larger, "
+                    "or fewer max_azs",
+                )
+
     # --- derived values ------------------------------------------------------------------------
     @property
     def collector_ports(self) -> tuple[int, int, int]:
         return (self.collector_agent_port, self.collector_stat_port, self.collector_span_port)
+
+
+def private_subnet_mask(prefix: int) -> int:
+    """The new VPC's private subnet size: a quarter of the VPC, at least /27, at most /20."""
+    return max(20, min(27, prefix + 2))
+
+
+def subnets_fit(prefix: int, max_azs: int) -> bool:
+    """Whether a /prefix VPC holds the public and private subnets of ``max_azs`` AZs.
+
+    CDK's allocator places the subnets in order (public per AZ, then private per AZ), each at the
+    next address aligned to its size; a /23 or /24 with 3 AZs overflows (aws-cdk-lib 2.275 raises
+    "1 of /26 exceeds remaining space" deep inside synth).
+    """
+    cursor = 0
+    for mask in [PUBLIC_SUBNET_MASK] * max_azs + [private_subnet_mask(prefix)] * max_azs:
+        size = 2 ** (32 - mask)
+        cursor = -(-cursor // size) * size + size
+    return cursor <= 2 ** (32 - prefix)
 
 
 class _SettingError(ValueError):
@@ -578,25 +704,44 @@ def _allowed_text(key: str, error_type: str, message: str) -> str:
     message = message.removeprefix("Value error, ")
     if error_type in _RANGE_ERRORS and (bounds := _field_range(key)):
         return f"allowed: {bounds}"
+    if message == NOT_A_NUMBER:
+        bounds = _field_range(key)
+        return f"allowed: {NOT_A_NUMBER}" + (f", {bounds}" if bounds else "")
     if error_type.startswith("bool_"):
         return "allowed: true or false"
     message = message.removeprefix("Input should be ")
     return message if "allowed" in message else f"allowed: {message}"
 
 
+def _cut(text: str, length: int | None = None) -> str:
+    if len(text) <= MAX_ECHO_CHARS:
+        return text
+    return f"{text[: MAX_ECHO_CHARS - 20]}... ({len(text) if length is None else length} chars)"
+
+
+def echo(value: Any) -> str:
+    """``repr(value)``, cut to MAX_ECHO_CHARS with the full length named (a pasted file stays short)."""
+    return _cut(repr(value), len(value) if isinstance(value, str | list | dict) else None)
+
+
 def _format_error(key: str, value: Any, allowed: str) -> str:
-    return f"Invalid setting {key}={value!r}: {allowed}"
+    return f"Invalid setting {key}={echo(value)}: {allowed}"
+
+
+def _suggestion(key: str) -> str:
+    by_lower = {name.lower(): name for name in SETTING_NAMES}
+    normalised = key.lower().replace("-", "_")
+    if normalised in by_lower:  # wrong case or hyphens: settings are lowercase snake_case
+        return f"did you mean {by_lower[normalised]}?"
+    close = difflib.get_close_matches(normalised, SETTING_NAMES, n=1)
+    return f"did you mean {close[0]}?" if close else "see the README's configuration reference"
 
 
 def parse_settings(raw: Mapping[str, Any]) -> PlatformConfig:
     """Validate raw settings (already merged); raise ConfigError with one line per problem."""
     unknown = sorted(set(raw) - SETTING_NAMES)
     if unknown:
-        lines = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, SETTING_NAMES, n=1)
-            hint = f"did you mean {close[0]}?" if close else "see the README's configuration reference"
-            lines.append(f"Unknown setting {key}={raw[key]!r}: {hint}")
+        lines = [f"Unknown setting {_cut(key)}={echo(raw[key])}: {_suggestion(key)}" for key in unknown]
         raise ConfigError("\n".join(lines))
     try:
         return PlatformConfig.model_validate(dict(raw))
@@ -678,7 +823,14 @@ def resolve_environment(config: PlatformConfig, environ: Mapping[str, str] | Non
     """Fill account/region from the CDK CLI's CDK_DEFAULT_* when not set explicitly."""
     environ = os.environ if environ is None else environ
     account = config.account or environ.get("CDK_DEFAULT_ACCOUNT") or None
-    region = config.region or environ.get("CDK_DEFAULT_REGION") or FALLBACK_REGION
+    # Offline, a certificate names the region it must be deployed in.
+    certificate = ACM_CERTIFICATE_ARN.fullmatch(config.certificate_arn or "")
+    region = (
+        config.region
+        or environ.get("CDK_DEFAULT_REGION")
+        or (certificate.group(1) if certificate else None)
+        or FALLBACK_REGION
+    )
     return parse_settings({**config.model_dump(exclude_defaults=True), "account": account, "region": region})
 
 

@@ -7,9 +7,16 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from stacks.config import PlatformConfig
-from stacks.constructs.agent_distribution import AgentDistribution, agent_jar_path
+from stacks.constructs import collector_load_balancer
+from stacks.constructs.agent_distribution import (
+    APPLICATION_NAME_PLACEHOLDER,
+    AgentDistribution,
+    agent_jar_path,
+    apm_opts,
+)
 from stacks.constructs.agent_volume import AgentVolume
 from stacks.constructs.cluster import PinpointCluster
+from stacks.constructs.collector_load_balancer import CollectorLoadBalancer
 from stacks.constructs.load_balancer import WebLoadBalancer
 from stacks.constructs.network import Network
 from stacks.constructs.pinpoint_service import PinpointService
@@ -34,6 +41,7 @@ class PinpointStack(Stack):
             cluster=cluster.cluster,
             namespace=cluster.namespace,
             subnets=network.private_subnets,
+            one_per_az=network.one_per_az,
         )
         web = WebLoadBalancer(
             self,
@@ -41,7 +49,7 @@ class PinpointStack(Stack):
             config=config,
             vpc=network.vpc,
             vpc_cidr=network.cidr,
-            subnets=network.private_subnets,
+            subnets=network.one_per_az,
             service=pinpoint.service,
         )
 
@@ -53,14 +61,20 @@ class PinpointStack(Stack):
             description="Attach to services that run the Pinpoint agent",
         )
         pinpoint.allow_collector_from(self.application_security_group, "Pinpoint agents")
-        for cidr in config.collector_allowed_cidrs:
-            pinpoint.allow_collector_from(ec2.Peer.ipv4(cidr), "Pinpoint agents (configured CIDR)")
-        for group_id in config.collector_allowed_security_group_ids:
-            pinpoint.allow_collector_from(
-                ec2.Peer.security_group_id(group_id), "Pinpoint agents (configured group)"
+        # Agents outside Service Connect: a stable address, only when sources are configured.
+        self.collector_nlb: CollectorLoadBalancer | None = None
+        if collector_load_balancer.wanted(config):
+            self.collector_nlb = CollectorLoadBalancer(
+                self,
+                "CollectorNlb",
+                config=config,
+                vpc=network.vpc,
+                one_per_az=network.one_per_az,
+                service=pinpoint.service,
+                task_security_group=pinpoint.security_group,
             )
 
-        agent_volume = AgentVolume(self, "AgentVolume", vpc=network.vpc, subnets=network.private_subnets)
+        agent_volume = AgentVolume(self, "AgentVolume", vpc=network.vpc, subnets=network.one_per_az)
         agent_volume.allow_mount_from(self.application_security_group, "Agent mounts from applications")
         agent_distribution = AgentDistribution(
             self,
@@ -70,6 +84,8 @@ class PinpointStack(Stack):
             subnets=network.private_subnets,
             agent_volume=agent_volume,
         )
+        # The distributor is the agent file system's one writer; apps only read (by IAM).
+        agent_volume.restrict_to(agent_distribution.role, others_may_read=True)
         self.sample_app: SampleAppService | None = None
         if config.sample_app_enabled:
             self.sample_app = SampleAppService(
@@ -83,6 +99,9 @@ class PinpointStack(Stack):
                 agent_volume=agent_volume,
                 agent_distribution=agent_distribution,
             )
+            # A task resolves only the Service Connect endpoints that existed when it started:
+            # a client created in the same deploy must start after the collector's service.
+            self.sample_app.service.node.add_dependency(pinpoint.service)
 
         self.network, self.cluster, self.pinpoint, self.web, self.agent_volume = (
             network,
@@ -119,10 +138,24 @@ class PinpointStack(Stack):
                 agent_jar_path(config.agent_mount_path),
                 "-javaagent path when the access point is mounted at agent_mount_path",
             ),
+            "ApmOpts": (
+                apm_opts(config.agent_mount_path, APPLICATION_NAME_PLACEHOLDER),
+                f"APM_OPTS for an app service; replace {APPLICATION_NAME_PLACEHOLDER} (1-24 of a-zA-Z0-9._-)",
+            ),
+            "PinpointServiceName": (self.pinpoint.service.service_name, "The all-in-one ECS service"),
+            "WebAdminSecretArn": (
+                self.pinpoint.admin_secret.secret_arn,
+                "Secrets Manager secret holding the web's admin.password",
+            ),
             "ApplicationSecurityGroupId": (
                 self.application_security_group.security_group_id,
                 "Attach to app services: collector + EFS access",
             ),
         }
+        if self.collector_nlb is not None:
+            outputs["CollectorNlbDnsName"] = (
+                self.collector_nlb.load_balancer.load_balancer_dns_name,
+                "Collector address for agents outside Service Connect (profiler.transport.grpc.collector.ip)",
+            )
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -24,7 +24,6 @@ from stacks.config import PlatformConfig
 from stacks.constructs.agent_volume import AgentVolume
 from stacks.constructs.log_groups import log_group
 from stacks.nag import acknowledge
-from stacks.versions import AGENT_VERSION
 
 # Bundles kept on the volume: tasks resolve `current` once at start and keep that path.
 KEEP_VERSIONS = 3
@@ -32,6 +31,18 @@ HANDLER_DIR = Path(__file__).with_name("agent_distribution")
 # Where the Lambda mounts the access point (Lambda requires /mnt/...). Applications mount the
 # same access point elsewhere, which is why `current` is a relative link.
 LAMBDA_MOUNT_PATH = "/mnt/agent"
+# The handler answers CloudFormation itself 15 s before the Lambda's timeout; CloudFormation waits
+# this long for an answer that never comes (an EFS mount error fails the invocation before the
+# handler runs) instead of its default hour, twice with the rollback.
+LAMBDA_TIMEOUT = Duration.minutes(10)
+SERVICE_TIMEOUT = Duration.minutes(15)
+# The release tarball ships the bootstrap jar twice: pinpoint-bootstrap-<v>.jar and this
+# version-less copy (agent-module/agent/src/assembly/component/core.xml at v3.1.0:
+# <outputFileNameMapping>pinpoint-bootstrap.jar</outputFileNameMapping>). Pointing -javaagent at
+# it means a version bump never leaves APM_OPTS naming a jar that is no longer there.
+BOOTSTRAP_JAR = "pinpoint-bootstrap.jar"
+# Placeholder in the ApmOpts output: each service puts its own applicationName there.
+APPLICATION_NAME_PLACEHOLDER = "<application-name>"
 
 
 def agent_settings(config: PlatformConfig) -> dict[str, object]:
@@ -50,22 +61,31 @@ def agent_settings(config: PlatformConfig) -> dict[str, object]:
 
 
 def agent_jar_path(mount_path: str) -> str:
-    """The bootstrap jar as an application container sees it through ``current``."""
-    return f"{mount_path}/current/pinpoint-bootstrap-{AGENT_VERSION}.jar"
+    """The version-less bootstrap jar as an application container sees it through ``current``."""
+    return f"{mount_path}/current/{BOOTSTRAP_JAR}"
 
 
 def apm_opts(mount_path: str, application_name: str) -> str:
-    """APM_OPTS for images/app: the agent jar and the application name.
+    """APM_OPTS for images/app: the agent jar, the application name, and container mode.
+
+    ``-Dpinpoint.container=true``: Fargate tasks come and go with new agent ids, and the web
+    treats container agents accordingly (e.g. hides them once stopped). The agent decides it
+    from this system property, else from /.dockerenv or KUBERNETES_SERVICE_HOST, neither of which
+    a Fargate task has (profiler/.../util/ContainerResolver.java at v3.1.0).
 
     The agentId is left out on purpose: the image's entrypoint derives a unique one per task
     from the ECS task id (a fixed agentId shared by several tasks corrupts their data).
     """
-    return f"-javaagent:{agent_jar_path(mount_path)} -Dpinpoint.applicationName={application_name}"
+    return (
+        f"-javaagent:{agent_jar_path(mount_path)} -Dpinpoint.applicationName={application_name}"
+        " -Dpinpoint.container=true"
+    )
 
 
 class AgentDistribution(Construct):
     """Exposes ``resource`` (depend on it to start after the agent is in place), ``function``,
-    ``security_group`` and ``bundle_id`` (the installed ``versions/<id>``)."""
+    ``role`` (the only writer of the agent file system), ``security_group`` and ``bundle_id``
+    (the installed ``versions/<id>``)."""
 
     def __init__(
         self,
@@ -104,18 +124,19 @@ class AgentDistribution(Construct):
             ],
         )
         role.add_to_policy(agent_volume.read_write_mount_statement())
+        self.role = role
 
         self.function = lambda_.Function(
             self,
             "Function",
-            description=f"Installs the Pinpoint agent {AGENT_VERSION} on the agent EFS access point",
+            description=f"Installs the Pinpoint agent {config.pinpoint_version} on the agent EFS access point",
             runtime=lambda_.Runtime.PYTHON_3_14,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.handler",
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=["__pycache__", "*.pyc"]),
             # Download (~40 MB) + unpacking a few hundred files onto EFS; the handler answers
             # CloudFormation itself 15 s before this runs out.
-            timeout=Duration.minutes(10),
+            timeout=LAMBDA_TIMEOUT,
             memory_size=512,
             role=role,
             vpc=vpc,
@@ -133,15 +154,17 @@ class AgentDistribution(Construct):
             Annotations.of(self).add_warning_v2(
                 "pinpoint:agentSha512Missing",
                 f"agent_sha512 is not set: the deploy will fail at {self.node.path} rather than install "
-                f"an unverified pinpoint-agent-{AGENT_VERSION}.tar.gz; set -c agent_sha512=<sha512> (docs/agent.md)",
+                f"an unverified pinpoint-agent-{config.pinpoint_version}.tar.gz; make deploy pins it on first "
+                "use, or set -c agent_sha512=<sha512> (docs/agent.md)",
             )
         self.resource = CustomResource(
             self,
             "Resource",
             service_token=self.function.function_arn,
             resource_type="Custom::PinpointAgent",
+            service_timeout=SERVICE_TIMEOUT,
             properties={
-                "Version": AGENT_VERSION,
+                "Version": config.pinpoint_version,
                 "Sha512": config.agent_sha512 or "",
                 "DownloadBaseUrl": config.agent_download_base_url,
                 "Settings": json.dumps(agent_settings(config), sort_keys=True),

@@ -18,7 +18,11 @@ AGENT_GID = "1000"
 class AgentVolume(EncryptedVolume):
     """The agent volume plus ``mount_policy``: read-only mounting through the access point,
     which a user attaches to their own services' task roles. Retained on stack deletion because
-    running applications load their agent from it."""
+    running applications load their agent from it.
+
+    Read-only by IAM, not only by the mount flag: the distributor is made the one writer with
+    ``restrict_to(<its role>, others_may_read=True)`` (efs_volume.py), so no app task can replace
+    the jar every JVM loads."""
 
     def __init__(
         self,

@@ -28,6 +28,8 @@ def pinpoint_container_image(scope: Construct, config: PlatformConfig) -> ecs.Co
     return ecs.ContainerImage.from_asset(
         str(PINPOINT_IMAGE_DIR),
         platform=PLATFORMS[config.cpu_architecture],
-        build_args=dict(config.image_build_args),
+        # The release the image downloads is the one the agent distribution installs (a 3.1 agent
+        # needs a 3.1 collector); image_build_args (mirrors, checksums) come on top.
+        build_args={"PINPOINT_VERSION": config.pinpoint_version, **config.image_build_args},
         exclude=["README.md", "tests", "**/__pycache__"],
     )

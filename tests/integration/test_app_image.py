@@ -30,18 +30,18 @@ import docker.errors
 import pytest
 from docker.models.containers import Container
 
+from stacks.constructs.agent_distribution import BOOTSTRAP_JAR, apm_opts
+from stacks.versions import PINPOINT_VERSION as VERSION
 from tests.integration.conftest import free_port, wait_for_http
 from tests.unit.test_agent_distribution_handler import SETTINGS, h, make_agent_tarball, sha512
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = REPO_ROOT / "images" / "app"
 STANDINS = Path(__file__).with_name("standins") / "app"
-VERSION = "3.1.1"
 TASK_ID = "0123456789abcdef0123456789abcdef"  # 32 hex chars, like a Fargate task id
 HOSTILE_JAVA_OPTS = "-Dsample.note=a|b&c\\d -Dsample.other=x"
-APM_OPTS = (
-    f"-javaagent:/pinpoint-agent/current/pinpoint-bootstrap-{VERSION}.jar -Dpinpoint.applicationName=it-app"
-)
+# What the stack's ApmOpts output says: the version-less jar, container mode.
+APM_OPTS = apm_opts("/pinpoint-agent", "it-app")
 
 
 def _javac_jar(sources: list[Path], out: Path, manifest: dict[str, str]) -> None:
@@ -72,7 +72,8 @@ def agent_root(workdir: Path) -> Path:
     jar = workdir / "build" / "standin-agent.jar"
     jar.parent.mkdir()
     _javac_jar([STANDINS / "StandinAgent.java"], jar, {"Premain-Class": "StandinAgent"})
-    tarball = make_agent_tarball(VERSION, extra={f"pinpoint-bootstrap-{VERSION}.jar": jar.read_bytes()})
+    # The stand-in premain agent as the release's version-less bootstrap jar (APM_OPTS names it).
+    tarball = make_agent_tarball(VERSION, extra={BOOTSTRAP_JAR: jar.read_bytes()})
 
     def fetch(url: str, destination: Path) -> None:
         destination.write_bytes(tarball)
@@ -202,11 +203,13 @@ def test_app_starts_with_the_agent_from_the_mounted_volume(
     bundle = os.readlink(agent_root / "current")
     # The JVM is started with the resolved, versioned path, never the switchable link, so an
     # update during its start cannot mix two agent versions.
-    jar = f"/pinpoint-agent/{bundle}/pinpoint-bootstrap-{VERSION}.jar"
+    jar = f"/pinpoint-agent/{bundle}/{BOOTSTRAP_JAR}"
     assert any(f"-javaagent:{jar} " in line for line in command_lines), command_lines
     assert f"standin-agent: loaded {jar}" in logs, logs
     # agentId from the ECS task id (<= 24 chars); the collector from the distributed config.
-    assert f"agentId={TASK_ID[:24]} applicationName=it-app collector=pinpoint:9993" in logs, logs
+    assert f"agentId={TASK_ID[:24]} applicationName=it-app container=true collector=pinpoint:9993" in logs, (
+        logs
+    )
     assert f"(agentId {TASK_ID[:24]})" in hello
     # The JVM received SIGTERM itself (shutdown hook ran) instead of waiting for SIGKILL.
     assert "sample-app: stopping" in logs, logs

@@ -6,23 +6,32 @@ session and shared by every test that asks for it.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from stacks.config import REPO_ROOT, config_from_app_context, resolve_environment
-from stacks.nag import enable_nag
-from stacks.pinpoint_stack import PinpointStack
+from app import STACK_ID, create_app
+from stacks.config import REPO_ROOT
 
 TEST_ENV = {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
+# Settings files the synths read: none. A developer's config/default.json (the first make deploy
+# writes one) must not change what the tests see.
+# A directory that does not exist: no config/default.json, no environment files.
+ISOLATED_CONFIG_DIR = Path(__file__).with_name("no-settings-files")
+assert not ISOLATED_CONFIG_DIR.exists()
 
 # Named override sets: every test that needs a non-default setting picks one, so the unit tier
-# synthesizes five apps in all (about 5 s each), not one per test.
+# synthesizes six apps in all, each once per run however many xdist workers ask (see _synth).
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 CUSTOMIZED = {
     "log_retention_days": 90,
@@ -44,29 +53,159 @@ HTTPS_FROM_ECR = {
     "image_tag": "abc1234",
 }
 SAMPLE_APP = {"sample_app_enabled": True, "agent_sha512": "ab" * 64}
-EXISTING_VPC = {"vpc_id": "vpc-0123456789abcdef0", "account": "123456789012", "region": "eu-west-1"}
+
+# A cached Vpc.from_lookup answer (the CLI stores it in cdk.context.json), shaped like a hand-made
+# VPC: two private subnets in eu-west-1a, one in eu-west-1b, and an isolated group with VPC
+# endpoints instead of NAT. The key is what aws-cdk-lib 2.275 asks for (always asymmetric).
+VPC_ID = "vpc-0123456789abcdef0"
+SUBNETS = {
+    "public-a": "subnet-0a000000000000001",
+    "public-b": "subnet-0a000000000000002",
+    "private-a1": "subnet-0b000000000000001",
+    "private-a2": "subnet-0b000000000000002",
+    "private-b": "subnet-0b000000000000003",
+    "isolated-a": "subnet-0c000000000000001",
+    "isolated-c": "subnet-0c000000000000002",
+}
+
+
+def _subnet(name: str, zone: str, cidr: str) -> dict[str, str]:
+    return {"subnetId": SUBNETS[name], "cidr": cidr, "availabilityZone": zone, "routeTableId": f"rtb-{name}"}
+
+
+VPC_LOOKUP = {
+    f"vpc-provider:account=123456789012:filter.vpc-id={VPC_ID}:region=eu-west-1:returnAsymmetricSubnets=true": {
+        "vpcId": VPC_ID,
+        "vpcCidrBlock": "10.60.0.0/16",
+        "ownerAccountId": "123456789012",
+        "availabilityZones": [],
+        "subnetGroups": [
+            {
+                "name": "Public",
+                "type": "Public",
+                "subnets": [
+                    _subnet("public-a", "eu-west-1a", "10.60.0.0/24"),
+                    _subnet("public-b", "eu-west-1b", "10.60.1.0/24"),
+                ],
+            },
+            {
+                "name": "Private",
+                "type": "Private",
+                "subnets": [
+                    _subnet("private-a1", "eu-west-1a", "10.60.10.0/24"),
+                    _subnet("private-a2", "eu-west-1a", "10.60.11.0/24"),
+                    _subnet("private-b", "eu-west-1b", "10.60.12.0/24"),
+                ],
+            },
+            {
+                "name": "endpoints-only",
+                "type": "Isolated",
+                "subnets": [
+                    _subnet("isolated-a", "eu-west-1a", "10.60.20.0/24"),
+                    _subnet("isolated-c", "eu-west-1c", "10.60.21.0/24"),
+                ],
+            },
+        ],
+    }
+}
+RETAINED_HBASE_FILE_SYSTEM_ID = "fs-0123456789abcdef0"
+# The lookup's private subnets as they come (two in one AZ), HBase on a retained file system,
+# agents outside Service Connect (the collector NLB).
+EXISTING_VPC = {
+    "vpc_id": VPC_ID,
+    "account": "123456789012",
+    "region": "eu-west-1",
+    **VPC_LOOKUP,
+    "hbase_storage": "efs",
+    "hbase_efs_file_system_id": RETAINED_HBASE_FILE_SYSTEM_ID,
+    "collector_allowed_security_group_ids": "sg-0fedcba9876543210",
+}
+# Subnets chosen by id, across groups (the second one has no NAT), plus the sample app.
+CHOSEN_SUBNETS = {
+    "vpc_id": VPC_ID,
+    "account": "123456789012",
+    "region": "eu-west-1",
+    **VPC_LOOKUP,
+    "private_subnet_ids": [SUBNETS["private-a2"], SUBNETS["isolated-c"]],
+}
+
+
+class Synthesized:
+    """One synthesized override set: the template, and the cloud assembly's metadata and assets."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.template = Template.from_json(json.loads((directory / f"{STACK_ID}.template.json").read_text()))
+
+    def entries(self, entry_type: str) -> list[tuple[str, dict[str, Any]]]:
+        """(construct path, entry) of the stack's metadata entries of one type (warnings,
+        acknowledged rules, ...), from the assembly the CLI reads them from."""
+        metadata = json.loads((self.directory / f"{STACK_ID}.metadata.json").read_text())
+        return [
+            (path, entry)
+            for path, entries in metadata.items()
+            for entry in entries
+            if entry["type"] == entry_type
+        ]
+
+    def docker_images(self) -> list[dict[str, Any]]:
+        assets = json.loads((self.directory / f"{STACK_ID}.assets.json").read_text())
+        return list(assets.get("dockerImages", {}).values())
+
+
+SHARED_DIR_VARIABLE = "PINPOINT_TEST_SYNTH_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller (or a run without xdist) makes the directory; xdist workers, spawned after
+    # this, inherit the variable and share the assemblies.
+    if not hasattr(config, "workerinput") and SHARED_DIR_VARIABLE not in os.environ:
+        os.environ[SHARED_DIR_VARIABLE] = tempfile.mkdtemp(prefix="pinpoint-synth-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and SHARED_DIR_VARIABLE in os.environ:
+        shutil.rmtree(os.environ.pop(SHARED_DIR_VARIABLE), ignore_errors=True)
+
+
+def _shared_dir() -> Path:
+    if SHARED_DIR_VARIABLE not in os.environ:  # imported outside a pytest run of tests/unit
+        os.environ[SHARED_DIR_VARIABLE] = tempfile.mkdtemp(prefix="pinpoint-synth-")
+    return Path(os.environ[SHARED_DIR_VARIABLE])
 
 
 @cache
-def _synth(frozen_overrides: str) -> tuple[PinpointStack, Template]:
-    overrides = json.loads(frozen_overrides)
-    # cdk.json's feature flags apply, exactly as for `cdk synth`.
-    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    app = App(context={**context, **overrides})
-    config = resolve_environment(config_from_app_context(app.node), TEST_ENV)
-    stack = PinpointStack(app, "PinpointOnFargate", config=config)
-    enable_nag(app)
-    app.synth()  # raises if cdk-nag finds anything unacknowledged
-    return stack, Template.from_stack(stack)
+def _synth(frozen_overrides: str) -> Synthesized:
+    """Synthesize once per run: the first worker to ask does it (under a lock), the others read
+    its cloud assembly. Synthesis is CPU-bound; on 2 cores, 4 workers each synthesizing every
+    override set took longer than the tests themselves."""
+    key = hashlib.sha256(frozen_overrides.encode()).hexdigest()[:16]
+    directory = _shared_dir() / key
+    with (_shared_dir() / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "done").exists():
+            overrides = json.loads(frozen_overrides)
+            # cdk.json's feature flags apply, exactly as for `cdk synth`; the app is app.py's.
+            context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+            app, _ = create_app(
+                {**context, **overrides, "aws:cdk:disable-asset-staging": True},
+                TEST_ENV,
+                ISOLATED_CONFIG_DIR,
+                outdir=str(directory),
+            )
+            app.synth()  # raises if cdk-nag finds anything unacknowledged
+            (directory / "done").touch()
+    return Synthesized(directory)
+
+
+def synthesized(**overrides: Any) -> Synthesized:
+    """The default config plus ``overrides`` (CDK context values), synthesized."""
+    return _synth(json.dumps(overrides, sort_keys=True))
 
 
 def synth(**overrides: Any) -> Template:
     """The template for the default config plus ``overrides`` (CDK context values)."""
-    return _synth(json.dumps(overrides, sort_keys=True))[1]
-
-
-def synth_stack(**overrides: Any) -> PinpointStack:
-    return _synth(json.dumps(overrides, sort_keys=True))[0]
+    return synthesized(**overrides).template
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Match, Template
 
 from stacks.config import ConfigError, parse_settings
-from stacks.constructs.agent_distribution import AGENT_VERSION, HANDLER_DIR, LAMBDA_MOUNT_PATH, agent_jar_path
-from tests.unit.conftest import SAMPLE_APP, synth, synth_stack
-from tests.unit.test_agent_distribution_handler import h
+from stacks.constructs.agent_distribution import (
+    HANDLER_DIR,
+    LAMBDA_MOUNT_PATH,
+    LAMBDA_TIMEOUT,
+    SERVICE_TIMEOUT,
+    agent_jar_path,
+    apm_opts,
+)
+from stacks.versions import PINPOINT_VERSION
+from tests.unit.conftest import CUSTOMIZED, EXISTING_VPC, HTTPS_FROM_ECR, SAMPLE_APP, synth, synthesized
+from tests.unit.test_agent_distribution_handler import h, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,12 +40,12 @@ def test_agent_version_matches_the_collector_image() -> None:
     dockerfile = (REPO_ROOT / "images" / "pinpoint" / "Dockerfile").read_text()
     match = re.search(r"^ARG PINPOINT_VERSION=(\S+)$", dockerfile, re.M)
     assert match, "images/pinpoint/Dockerfile has no ARG PINPOINT_VERSION default"
-    assert match.group(1) == AGENT_VERSION
+    assert match.group(1) == PINPOINT_VERSION == parse_settings({}).pinpoint_version == "3.1.0"
 
 
 def test_custom_resource_pins_the_release(template: Template) -> None:
     properties = distribution_properties(template)
-    assert properties["Version"] == AGENT_VERSION
+    assert properties["Version"] == PINPOINT_VERSION
     assert properties["DownloadBaseUrl"] == "https://github.com/pinpoint-apm/pinpoint/releases/download"
     assert properties["KeepVersions"] == "3"
 
@@ -45,7 +53,7 @@ def test_custom_resource_pins_the_release(template: Template) -> None:
 def test_bundle_config_points_at_the_collector_dns_name_and_ports(template: Template) -> None:
     """What the template hands the handler renders to the Service Connect name and ports."""
     settings = h.AgentSettings.from_mapping(json.loads(distribution_properties(template)["Settings"]))
-    properties = h.agent_properties(settings)
+    properties = resolve(h.agent_properties(settings))
     expected = {"agent": 9991, "metadata": 9991, "stat": 9992, "span": 9993}
     for channel, port in expected.items():
         assert properties[f"profiler.transport.grpc.{channel}.collector.ip"] == "pinpoint"
@@ -56,11 +64,15 @@ def test_bundle_config_points_at_the_collector_dns_name_and_ports(template: Temp
     assert properties["profiler.server.excludeurl"] == "/,/actuator/prometheus"
 
 
+def warnings_at(path: str, **overrides: Any) -> list[str]:
+    return [entry["data"] for at, entry in synthesized(**overrides).entries("aws:cdk:warning") if at == path]
+
+
 def test_missing_checksum_is_passed_empty_and_warned_about_at_synth(template: Template) -> None:
     assert distribution_properties(template)["Sha512"] == ""
-    Annotations.from_stack(synth_stack()).has_warning(
-        "/PinpointOnFargate/AgentDistribution", Match.string_like_regexp("agent_sha512 is not set")
-    )
+    (warning,) = warnings_at("/PinpointOnFargate/AgentDistribution")
+    assert warning.startswith("agent_sha512 is not set")
+    assert warnings_at("/PinpointOnFargate/AgentDistribution", **SAMPLE_APP) == []  # checksum set
 
 
 def test_lambda_runs_arm64_in_the_private_subnets_with_the_access_point(template: Template) -> None:
@@ -153,34 +165,52 @@ def test_lambda_asset_is_the_handler_alone() -> None:
     }  # fmt: skip
 
 
-def test_outputs_name_the_javaagent_path(template: Template) -> None:
-    template.has_output("AgentJavaagentPath", {"Value": agent_jar_path("/pinpoint-agent")})
-    assert (
-        agent_jar_path("/pinpoint-agent") == f"/pinpoint-agent/current/pinpoint-bootstrap-{AGENT_VERSION}.jar"
+def test_outputs_name_the_version_less_javaagent_path(template: Template) -> None:
+    """A version bump must never leave APM_OPTS naming a jar the new bundle lacks."""
+    template.has_output("AgentJavaagentPath", {"Value": "/pinpoint-agent/current/pinpoint-bootstrap.jar"})
+    assert agent_jar_path("/apm") == "/apm/current/pinpoint-bootstrap.jar"
+
+
+def test_apm_opts_output_marks_the_agent_as_a_container_with_a_placeholder_name(template: Template) -> None:
+    # -Dpinpoint.container: ContainerResolver.CONTAINER_PROPERTY_KEY (agent-module/profiler, v3.1.0);
+    # without it a Fargate task (no /.dockerenv, no KUBERNETES_SERVICE_HOST) is not a container.
+    expected = (
+        "-javaagent:/pinpoint-agent/current/pinpoint-bootstrap.jar "
+        "-Dpinpoint.applicationName=<application-name> -Dpinpoint.container=true"
     )
+    template.has_output("ApmOpts", {"Value": expected})
+    assert apm_opts("/pinpoint-agent", "<application-name>") == expected
 
 
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (
-            {"agent_sha512": "abc"},
-            "Invalid setting agent_sha512='abc': allowed: 128 hex digits, the sha512sum of the agent release tarball",
-        ),
-        (
-            {"agent_sampling_percent": 0.001},
-            "Invalid setting agent_sampling_percent=0.001: allowed: 0.01 to 100 in steps of 0.01 "
-            "(the agent's sampling resolution)",
-        ),
-    ],
-)
-def test_agent_setting_errors_are_one_line(raw: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError) as error:
-        parse_settings(raw)
-    assert str(error.value) == message
+def test_the_configured_release_reaches_the_image_build_and_the_distribution() -> None:
+    """pinpoint_version decides both: the asset's PINPOINT_VERSION build arg and the agent."""
+    assert _docker_build_args() == {"PINPOINT_VERSION": PINPOINT_VERSION}
+    # image_build_args (mirrors, checksums) come on top; the version stays the setting's.
+    assert _docker_build_args(**CUSTOMIZED)["PINPOINT_VERSION"] == PINPOINT_VERSION
+    with pytest.raises(ConfigError, match=r"build arg PINPOINT_VERSION comes from pinpoint_version"):
+        parse_settings({"image_build_args": {"PINPOINT_VERSION": "3.0.1"}})
 
 
-def test_checksum_is_normalised_and_passed_to_the_deploy() -> None:
-    assert parse_settings({"agent_sha512": "AB" * 64}).agent_sha512 == "ab" * 64
-    properties = distribution_properties(synth(**SAMPLE_APP))
-    assert properties["Sha512"] == "ab" * 64
+def test_lambda_description_and_warning_name_the_configured_release(template: Template) -> None:
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Description": f"Installs the Pinpoint agent {PINPOINT_VERSION} on the agent EFS access point"},
+    )
+    (warning,) = warnings_at("/PinpointOnFargate/AgentDistribution")
+    assert f"unverified pinpoint-agent-{PINPOINT_VERSION}.tar.gz" in warning
+
+
+def test_custom_resource_gives_up_after_minutes_not_the_default_hour() -> None:
+    """An EFS mount error fails the Lambda before the handler can answer: CloudFormation waits
+    ServiceTimeout (default 3600 s), longer than the Lambda may run, far below an hour."""
+    for overrides in ({}, SAMPLE_APP, EXISTING_VPC, HTTPS_FROM_ECR):
+        properties = distribution_properties(synth(**overrides))
+        assert properties["ServiceTimeout"] == str(SERVICE_TIMEOUT.to_seconds())
+    assert LAMBDA_TIMEOUT.to_seconds() < SERVICE_TIMEOUT.to_seconds() <= 20 * 60
+    synth().has_resource_properties("AWS::Lambda::Function", {"Timeout": LAMBDA_TIMEOUT.to_seconds()})
+
+
+def _docker_build_args(**overrides: Any) -> dict[str, str]:
+    """Build args of the stack's one Docker asset (the Pinpoint image cdk deploy builds)."""
+    (image,) = synthesized(**overrides).docker_images()
+    return image["source"]["dockerBuildArgs"]

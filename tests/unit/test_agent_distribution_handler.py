@@ -13,6 +13,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import sys
 import tarfile
 import threading
@@ -25,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from stacks.versions import PINPOINT_VERSION as VERSION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_PATH = REPO_ROOT / "stacks" / "constructs" / "agent_distribution" / "handler.py"
-VERSION = "3.1.1"
 
 
 def _load_handler() -> ModuleType:
@@ -69,10 +71,17 @@ STOCK_LOCAL_PROFILE = (
 
 
 def make_agent_tarball(
-    version: str = VERSION, *, top_dir: bool = True, extra: dict[str, bytes] | None = None
+    version: str = VERSION,
+    *,
+    top_dir: bool = True,
+    extra: dict[str, bytes] | None = None,
+    without: tuple[str, ...] = (),
 ) -> bytes:
+    """Laid out like the release: the bootstrap jar twice, versioned and version-less
+    (agent-module/agent/src/assembly/component/core.xml, v3.1.0)."""
     files = {
         f"pinpoint-bootstrap-{version}.jar": b"PK\x03\x04 stand-in bootstrap jar",
+        "pinpoint-bootstrap.jar": b"PK\x03\x04 stand-in bootstrap jar",
         "pinpoint-root.config": STOCK_ROOT_CONFIG.encode(),
         "profiles/release/pinpoint.config": STOCK_RELEASE_PROFILE.encode(),
         "profiles/local/pinpoint.config": STOCK_LOCAL_PROFILE.encode(),
@@ -80,6 +89,7 @@ def make_agent_tarball(
         "plugin/pinpoint-tomcat-plugin.jar": b"plugin",
         **(extra or {}),
     }
+    files = {name: data for name, data in files.items() if name not in without}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for name, data in files.items():
@@ -172,11 +182,34 @@ def read_properties(path: Path) -> dict[str, str]:
     return values
 
 
-def effective_config(agent_dir: Path, profile: str | None = None) -> dict[str, str]:
-    """What the agent reads: root config, then the active profile's file on top."""
+PLACEHOLDER = re.compile(r"\$\{([^}:]+)(?::([^}]*))?\}")
+
+
+def resolve(properties: dict[str, str]) -> dict[str, str]:
+    """``${key}`` / ``${key:default}`` resolved against the merged properties, recursively, as the
+    agent's PropertyPlaceholderHelper does (commons-config, v3.1.0)."""
+
+    def value(key: str, depth: int = 0) -> str:
+        assert depth < 10, f"placeholder cycle at {key}"
+        return PLACEHOLDER.sub(
+            lambda m: (
+                value(m.group(1), depth + 1) if m.group(1) in properties else (m.group(2) or m.group(0))
+            ),
+            properties[key],
+        )
+
+    return {key: value(key) for key in properties}
+
+
+def effective_config(
+    agent_dir: Path, profile: str | None = None, system_properties: dict[str, str] | None = None
+) -> dict[str, str]:
+    """What the agent reads: root config, the active profile's file on top, then -D options,
+    placeholders resolved last against the merged result."""
     root = read_properties(agent_dir / "pinpoint-root.config")
     active = profile or root["pinpoint.profiler.profiles.active"]
-    return {**root, **read_properties(agent_dir / "profiles" / active / "pinpoint.config")}
+    merged = {**root, **read_properties(agent_dir / "profiles" / active / "pinpoint.config")}
+    return resolve({**merged, **(system_properties or {})})
 
 
 # --- rendering --------------------------------------------------------------------------------
@@ -198,6 +231,18 @@ def test_effective_config_points_at_the_collector_dns_name_and_ports(
     assert config["profiler.sampling.percent.sampling-rate"] == "12.5"
     assert config["profiler.server.excludeurl"] == "/,/actuator/prometheus"
     assert config["profiler.http.record.request.headers"] == "Origin,User-Agent"
+
+
+def test_one_system_property_redirects_every_channel(tmp_path: Path, spec: Any) -> None:
+    """Agents outside Service Connect point the bundle at the collector NLB with one -D option."""
+    h.distribute(tmp_path, spec)
+    nlb = "internal-pinpoint-collector-0123.elb.eu-west-1.amazonaws.com"
+    config = effective_config(
+        tmp_path / "current", system_properties={"profiler.transport.grpc.collector.ip": nlb}
+    )
+    for channel in ("agent", "metadata", "stat", "span"):
+        assert config[f"profiler.transport.grpc.{channel}.collector.ip"] == nlb
+    assert config["profiler.transport.grpc.span.collector.port"] == "9993"
 
 
 def test_a_profile_switched_at_run_time_still_reaches_the_collector(tmp_path: Path, spec: Any) -> None:
@@ -265,16 +310,17 @@ def test_download_failure_names_the_url(tmp_path: Path, spec: Any) -> None:
         h.distribute(tmp_path, missing)
 
 
-def test_archive_without_the_bootstrap_jar_is_refused(tmp_path: Path, spec: Any) -> None:
-    data = make_agent_tarball(version="0.0.1")
+def test_archive_without_the_version_less_bootstrap_jar_is_refused(tmp_path: Path, spec: Any) -> None:
+    """APM_OPTS names <mount>/current/pinpoint-bootstrap.jar: a bundle without it is not installed."""
+    data = make_agent_tarball(without=("pinpoint-bootstrap.jar",))
     fetch_calls: list[str] = []
 
     def fetch(url: str, destination: Path) -> None:
         fetch_calls.append(url)
         destination.write_bytes(data)
 
-    wrong = replace(spec, version="0.0.2", sha512=sha512(data))
-    with pytest.raises(h.DistributionError, match=r"missing pinpoint-bootstrap-0\.0\.2\.jar"):
+    wrong = replace(spec, sha512=sha512(data))
+    with pytest.raises(h.DistributionError, match=r"missing pinpoint-bootstrap\.jar$"):
         h.distribute(tmp_path, wrong, fetch=fetch)
     assert not (tmp_path / "current").exists()
     assert list((tmp_path / "versions").iterdir()) == []
@@ -316,7 +362,7 @@ def test_current_is_a_relative_link_into_versions(tmp_path: Path, spec: Any) -> 
     result = h.distribute(tmp_path, spec)
     assert os.readlink(tmp_path / "current") == f"versions/{result.bundle_id}"
     assert result.bundle_id.startswith(f"{VERSION}-")
-    assert (tmp_path / "current" / f"pinpoint-bootstrap-{VERSION}.jar").is_file()
+    assert (tmp_path / "current" / "pinpoint-bootstrap.jar").is_file()
 
 
 def test_config_change_makes_a_new_bundle_and_rollback_needs_no_download(
@@ -362,7 +408,7 @@ def test_a_reader_never_sees_a_partial_agent_while_bundles_switch(
         deadline = time.monotonic() + 30
         while not stop.is_set() and time.monotonic() < deadline:
             resolved = Path(os.path.realpath(tmp_path / "current"))
-            for name in (f"pinpoint-bootstrap-{VERSION}.jar", h.MANIFEST, "profiles/release/pinpoint.config"):
+            for name in ("pinpoint-bootstrap.jar", h.MANIFEST, "profiles/release/pinpoint.config"):
                 if not (resolved / name).is_file():
                     problems.append(f"{resolved.name} lacks {name}")
             reads += 1

@@ -7,22 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.unit.conftest import CUSTOMIZED, HTTPS_FROM_ECR, SAMPLE_APP, synth
+import pytest
+
+from tests.unit.conftest import CHOSEN_SUBNETS, CUSTOMIZED, EXISTING_VPC, HTTPS_FROM_ECR, SAMPLE_APP, synth
 
 VARIANTS = {
     "default": {},
-    "customized-hbase-on-efs": CUSTOMIZED,
+    "customized-hbase-on-efs-nlb": CUSTOMIZED,
     "https-ecr-image": HTTPS_FROM_ECR,
     "sample-app": SAMPLE_APP,
+    "existing-vpc-retained-hbase": EXISTING_VPC,
+    "chosen-subnets": CHOSEN_SUBNETS,
 }
 
 
-def test_cfn_lint_reports_no_errors(tmp_path: Path) -> None:
-    paths = []
-    for name, overrides in VARIANTS.items():
-        path = tmp_path / f"{name}.template.json"
-        path.write_text(json.dumps(synth(**overrides).to_json()))
-        paths.append(str(path))
+# One variant per test: xdist spreads the cfn-lint runs over its workers.
+@pytest.mark.parametrize("name", VARIANTS)
+def test_cfn_lint_reports_no_errors(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.template.json"
+    path.write_text(json.dumps(synth(**VARIANTS[name]).to_json()))
+    paths = [str(path)]
     result = subprocess.run(
         [str(Path(sys.executable).with_name("cfn-lint")), "--format", "json", *paths],
         capture_output=True,

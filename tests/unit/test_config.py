@@ -16,6 +16,8 @@ from stacks.config import (
     resolve_environment,
 )
 
+CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+
 
 def test_defaults_reproduce_the_mission() -> None:
     config = parse_settings({})
@@ -31,10 +33,11 @@ def test_defaults_reproduce_the_mission() -> None:
     assert (config.cpu, config.memory_mib) == (4096, 16384)
 
 
-def test_cdk_json_holds_only_feature_flags_so_defaults_come_from_the_schema() -> None:
+def test_cdk_json_holds_only_feature_flags_so_defaults_come_from_the_schema(tmp_path: Path) -> None:
     context = json.loads((Path(__file__).parents[2] / "cdk.json").read_text())["context"]
     assert all(key.startswith("@") for key in context), "settings belong in the schema or config/*.json"
-    assert load_config() == parse_settings({})
+    # tmp_path: a developer's config/default.json must not change what this sees.
+    assert load_config(config_dir=tmp_path) == parse_settings({})
 
 
 @pytest.mark.parametrize(
@@ -136,6 +139,59 @@ def test_cdk_json_holds_only_feature_flags_so_defaults_come_from_the_schema() ->
             {"cpu_archtecture": "ARM64"},
             "Unknown setting cpu_archtecture='ARM64': did you mean cpu_architecture?",
         ),
+        # Wrong case or hyphens: difflib alone finds nothing close for "CPU".
+        ({"CPU": 2048}, "Unknown setting CPU=2048: did you mean cpu?"),
+        ({"Memory-MiB": 8192}, "Unknown setting Memory-MiB=8192: did you mean memory_mib?"),
+        # JSON true is not a number (pydantic's lax mode would read it as 1).
+        ({"cpu": True}, "Invalid setting cpu=True: allowed: a number (JSON true/false is not one)"),
+        (
+            {"ephemeral_storage_gib": True},
+            "Invalid setting ephemeral_storage_gib=True: allowed: a number (JSON true/false is not one), 21 to 200",
+        ),
+        ({"agent_sampling_percent": True}, "Invalid setting agent_sampling_percent=True: allowed: a number"),
+        ({"web_port": 8443}, "Invalid setting web_port=8443: it is used inside the container"),
+        ({"collector_agent_port": 16030}, "Invalid setting collector_agent_port=16030: it is used inside"),
+        (
+            {"boot_timeout_seconds": 300},
+            "Invalid setting health_check_grace_seconds=300: allowed: at least boot_timeout_seconds (300) + 30 s",
+        ),
+        (
+            {"agent_profile": "local"},
+            "Invalid setting agent_profile='local': allowed: release; local records HTTP cookies and request "
+            "bodies into traces (set agent_allow_local_profile=true to opt in)",
+        ),
+        (
+            {"vpc_cidr": "10.0.0.0/24", "max_azs": 3},
+            "Invalid setting vpc_cidr='10.0.0.0/24': too small for max_azs=3 (a /26 public and a /26 private "
+            "subnet per AZ); allowed: /22 or larger, or fewer max_azs",
+        ),
+        (
+            {"certificate_arn": CERTIFICATE_ARN.replace("eu-west-1", "us-east-1"), "region": "eu-west-1"},
+            "Invalid setting certificate_arn='arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-"
+            "abcd-ef0123456789': the certificate is in us-east-1, the stack in eu-west-1; allowed: an ACM "
+            "certificate of the stack's region",
+        ),
+        (
+            {"private_subnet_ids": "subnet-0123456789abcdef0"},
+            "Invalid setting private_subnet_ids=['subnet-0123456789abcdef0']: allowed: only with vpc_id",
+        ),
+        (
+            {"private_subnet_group_name": "apps"},
+            "Invalid setting private_subnet_group_name='apps': allowed: only with vpc_id",
+        ),
+        (
+            {"private_subnet_ids": "subnet-1"},
+            "Invalid setting private_subnet_ids='subnet-1': 'subnet-1' is not a",
+        ),
+        (
+            {"hbase_efs_file_system_id": "fs-0123456789abcdef0"},
+            "Invalid setting hbase_efs_file_system_id='fs-0123456789abcdef0': allowed: only with hbase_storage=efs",
+        ),
+        (
+            {"hbase_storage": "efs", "hbase_efs_file_system_id": "vol-1"},
+            "Invalid setting hbase_efs_file_system_id='vol-1': allowed: an EFS file system id",
+        ),
+        ({"hbase_split_regions": 1}, "Invalid setting hbase_split_regions=1: allowed: 2 to 256"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_key_value_and_allowed(settings: dict, expected: str) -> None:
@@ -144,6 +200,59 @@ def test_bad_values_fail_with_one_line_naming_key_value_and_allowed(settings: di
     message = str(caught.value)
     assert message.startswith(expected), message
     assert "\n" not in message
+
+
+def test_very_long_values_are_cut_in_the_message() -> None:
+    """A pasted file or a runaway list is named by its length, not echoed whole."""
+    for raw, key in (
+        ({"health_check_path": "/" + "a" * 5000}, "health_check_path"),
+        ({"web_allowed_cidrs": ["10.0.0.0/8"] * 400 + ["bad"]}, "web_allowed_cidrs"),
+        ({"x" * 3000: "y" * 3000}, "x" * 10),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse_settings(raw)
+        message = str(caught.value)
+        assert len(message) < 400, message
+        assert key in message
+        assert " chars)" in message
+    with pytest.raises(ConfigError, match=r"\(5001 chars\)"):
+        parse_settings({"health_check_path": "/" + "a" * 5000})
+
+
+def test_numbers_still_come_from_strings_on_the_command_line() -> None:
+    config = parse_settings({"boot_timeout_seconds": "600", "health_check_grace_seconds": "630"})
+    assert (config.boot_timeout_seconds, config.health_check_grace_seconds) == (600, 630)
+    assert parse_settings({"agent_sampling_percent": "12.5"}).agent_sampling_percent == 12.5
+
+
+def test_every_new_vpc_size_the_schema_accepts_synthesizes_its_subnets() -> None:
+    """subnets_fit mirrors aws-cdk-lib's allocator: what it accepts, CDK can lay out."""
+    from aws_cdk import App, Environment, Stack  # noqa: PLC0415
+
+    from stacks.constructs.network import Network  # noqa: PLC0415
+
+    accepted = []
+    for prefix in (22, 23, 24):
+        for azs in (2, 3):
+            try:
+                config = parse_settings({"vpc_cidr": f"10.0.0.0/{prefix}", "max_azs": azs})
+            except ConfigError:
+                continue
+            accepted.append((prefix, azs))
+            stack = Stack(
+                App(stack_traces=False), "S", env=Environment(account="123456789012", region="eu-west-1")
+            )
+            network = Network(stack, "Network", config=config)
+            assert len(network.vpc.private_subnets) == azs
+    assert accepted == [(22, 2), (22, 3), (23, 2), (24, 2)]
+
+
+def test_region_falls_back_to_the_certificates_offline() -> None:
+    config = parse_settings({"certificate_arn": CERTIFICATE_ARN})
+    assert resolve_environment(config, {}).region == "eu-west-1"
+    # A configured or CLI region wins, and then must match.
+    with pytest.raises(ConfigError, match="the certificate is in eu-west-1, the stack in us-east-1"):
+        resolve_environment(config, {"CDK_DEFAULT_REGION": "us-east-1"})
 
 
 def test_build_args_accept_a_json_object_from_the_command_line() -> None:

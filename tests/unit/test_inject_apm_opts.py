@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from scripts.inject_apm_opts import InjectError, dockerfile_quote, main, parse_assignments, render
-from stacks.constructs.agent_distribution import AGENT_VERSION
+from stacks.constructs.agent_distribution import apm_opts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "inject_apm_opts.py"
@@ -82,8 +82,7 @@ def test_the_app_template_renders_all_four_keys() -> None:
         "JAR_FILE": "build/libs/my app.jar",
         "JAVA_OPTS": "-Duser.timezone=Asia/Seoul -Dspring.profiles.active=prod",
         "APM_FILE": "",
-        "APM_OPTS": "-javaagent:/pinpoint-agent/current/pinpoint-bootstrap-3.1.1.jar "
-        "-Dpinpoint.applicationName=api|v2&x",
+        "APM_OPTS": apm_opts("/pinpoint-agent", "api|v2&x"),
     }
     rendered = render(APP_TEMPLATE.read_text(), values)
     for key, value in values.items():
@@ -180,9 +179,12 @@ def test_cli_missing_template_is_reported(tmp_path: Path) -> None:
 
 def test_ci_example_injects_with_this_script_and_pushes_with_push_image() -> None:
     workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "app-image.yml").read_text())
-    assert workflow["env"]["PINPOINT_AGENT_VERSION"] == AGENT_VERSION
     steps = workflow["jobs"]["image"]["steps"]
     scripts = " ".join(step.get("run", "") for step in steps)
+    # The APM_OPTS it injects is the stack's (version-less jar, container mode), variables filled.
+    mount = workflow["env"]["AGENT_MOUNT_PATH"]
+    injected = scripts.replace("${AGENT_MOUNT_PATH}", mount).replace("${APP_NAME}", "orders")
+    assert f'--set "APM_OPTS={apm_opts(mount, "orders")}"' in injected
     assert "scripts/inject_apm_opts.py" in scripts
     assert "sed " not in scripts
     for key in ("JAR_FILE", "JAVA_OPTS", "APM_FILE", "APM_OPTS"):

@@ -69,7 +69,8 @@ def test_apm_opts_load_the_agent_and_name_the_application(sample: Template) -> N
     (container,) = sample_task_definition(sample)["ContainerDefinitions"]
     environment = {item["Name"]: item["Value"] for item in container["Environment"]}
     assert environment["APM_OPTS"] == (
-        "-javaagent:/pinpoint-agent/current/pinpoint-bootstrap-3.1.0.jar -Dpinpoint.applicationName=sample-app"
+        "-javaagent:/pinpoint-agent/current/pinpoint-bootstrap.jar -Dpinpoint.applicationName=sample-app"
+        " -Dpinpoint.container=true"
     )
     # The agentId is per task, derived by the image's entrypoint, never a shared constant.
     assert "agentId" not in environment["APM_OPTS"]
@@ -104,6 +105,13 @@ def test_service_is_a_service_connect_client_in_the_application_group(sample: Te
     assert network["AssignPublicIp"] == "DISABLED"
     # Tasks start after the agent is on the volume.
     assert logical_id(sample, "Custom::PinpointAgent", "AgentDistribution") in service["DependsOn"]
+
+
+def test_sample_service_starts_after_the_collector_service(sample: Template) -> None:
+    """A task resolves only the Service Connect endpoints that existed when it started: the
+    client created in the same deploy must wait for the collector's service."""
+    service = sample.to_json()["Resources"][logical_id(sample, "AWS::ECS::Service", "SampleAppService")]
+    assert logical_id(sample, "AWS::ECS::Service", "PinpointService") in service["DependsOn"]
 
 
 def test_application_group_reaches_the_collector_ports_and_nfs_only(sample: Template) -> None:

@@ -10,7 +10,9 @@ this during ``cdk deploy``. For the pinned agent release it:
    anything is unpacked; a missing or wrong checksum fails the deploy and leaves ``current``
    untouched (fail closed);
 3. unpacks into ``.staging/`` on the volume (tar "data" filter: no absolute paths, ``..``,
-   devices or links out of the tree), checks the layout, writes our settings into
+   devices or links out of the tree), checks the layout (the version-less
+   ``pinpoint-bootstrap.jar`` APM_OPTS names, the root config, the active profile), writes our
+   settings into
    ``pinpoint-root.config`` and every ``profiles/*/pinpoint.config`` (a profile file overrides
    the root config, and the release profile sets collector ip 127.0.0.1 and 20 % sampling),
    then renames the finished tree to ``versions/<version>-<config hash>/``;
@@ -128,7 +130,13 @@ class BundleSpec:
 
     @property
     def bootstrap_jar(self) -> str:
-        return f"pinpoint-bootstrap-{self.version}.jar"
+        """The version-less copy APM_OPTS names (-javaagent:<mount>/current/pinpoint-bootstrap.jar).
+
+        The release's assembly writes the bootstrap jar twice, as pinpoint-bootstrap-<v>.jar and,
+        via outputFileNameMapping, as pinpoint-bootstrap.jar (agent-module/agent/src/assembly/
+        component/core.xml, v3.1.0). A bundle without it would start every app without the agent.
+        """
+        return "pinpoint-bootstrap.jar"
 
     @property
     def config_hash(self) -> str:
@@ -162,23 +170,31 @@ def _format_percent(percent: float) -> str:
     return f"{percent:.2f}".rstrip("0").rstrip(".")
 
 
+COLLECTOR_IP = "profiler.transport.grpc.collector.ip"
+
+
 def agent_properties(settings: AgentSettings) -> dict[str, str]:
     """Our agent settings as Pinpoint 3.x property keys (pinpoint-root.config names).
 
-    Every gRPC channel gets its host and port explicitly instead of relying on the
-    ``${profiler.transport.grpc.collector.ip}`` placeholders of the stock files.
+    Every channel's host is ``${profiler.transport.grpc.collector.ip}``, as in the stock root
+    config, and that one key is set in every file: the agent resolves placeholders against the
+    merged properties (root config < profile < -Dpinpoint.config < environment < -D;
+    ValueAnnotationProcessor/PropertyPlaceholderHelper in commons-config, v3.1.0), so an agent
+    outside Service Connect redirects all four channels with one
+    ``-Dprofiler.transport.grpc.collector.ip=<CollectorNlbDnsName>``. Ports are explicit.
     """
     host = settings.collector_host
+    follow = "${" + COLLECTOR_IP + "}"
     return {
         "profiler.transport.module": "GRPC",
-        "profiler.transport.grpc.collector.ip": host,
-        "profiler.transport.grpc.agent.collector.ip": host,
+        COLLECTOR_IP: host,
+        "profiler.transport.grpc.agent.collector.ip": follow,
         "profiler.transport.grpc.agent.collector.port": str(settings.agent_port),
-        "profiler.transport.grpc.metadata.collector.ip": host,
+        "profiler.transport.grpc.metadata.collector.ip": follow,
         "profiler.transport.grpc.metadata.collector.port": str(settings.agent_port),
-        "profiler.transport.grpc.stat.collector.ip": host,
+        "profiler.transport.grpc.stat.collector.ip": follow,
         "profiler.transport.grpc.stat.collector.port": str(settings.stat_port),
-        "profiler.transport.grpc.span.collector.ip": host,
+        "profiler.transport.grpc.span.collector.ip": follow,
         "profiler.transport.grpc.span.collector.port": str(settings.span_port),
         "profiler.sampling.enable": "true",
         "profiler.sampling.type": "PERCENT",
