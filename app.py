@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CDK entry point: validated config in, platform stack out (see stacks/config.py)."""
+"""CDK entry point: validated config in, platform stack out (see stacks/config/)."""
 
 from __future__ import annotations
 

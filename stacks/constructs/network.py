@@ -106,7 +106,7 @@ class Network(Construct):
             max_azs=config.max_azs,
             nat_gateways=config.nat_gateways,
             # Public subnets only hold the NAT gateways; nothing of ours gets a public IP. The
-            # sizes are the schema's (stacks/config.py checks that they fit the CIDR).
+            # sizes are the schema's (stacks/config/schema.py checks that they fit the CIDR).
             subnet_configuration=[
                 ec2.SubnetConfiguration(
                     name="public",

@@ -328,3 +328,54 @@ def test_default_environment_file_is_optional_and_read_when_present(tmp_path: Pa
     # An explicit environment replaces the default file, it is not layered on it.
     (tmp_path / "prod.json").write_text("{}")
     assert load_config({"config": "prod"}, cdk_json=cdk_json, config_dir=tmp_path).agent_sha512 is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (
+            {"hbase_mode": "external"},
+            "Invalid setting hbase_zookeeper_quorum=[]: allowed: the ZooKeeper servers of your HBase",
+        ),
+        (
+            {"hbase_zookeeper_quorum": "zk1:2181"},
+            "Invalid setting hbase_zookeeper_quorum=['zk1:2181']: allowed: only with hbase_mode=external",
+        ),
+        (
+            {"hbase_mode": "external", "hbase_zookeeper_quorum": "zk1"},
+            "Invalid setting hbase_zookeeper_quorum='zk1': 'zk1' is not host:port",
+        ),
+        (
+            {"hbase_mode": "emr", "hbase_storage": "efs"},
+            "Invalid setting hbase_storage='efs': allowed: ephemeral with hbase_mode=emr",
+        ),
+        (
+            {"collector_min_count": 5, "collector_max_count": 3},
+            "Invalid setting collector_max_count=3: allowed: at least collector_min_count (5)",
+        ),
+        ({"emr_core_instance_type": "m7i.xlarge"}, "allowed: a Graviton instance type"),
+        ({"emr_release_label": "emr-5.36.0"}, "allowed: an Amazon EMR release label emr-6.x or later"),
+        (
+            {"web_cpu": 1024, "web_memory_mib": 512},
+            "Invalid setting web_memory_mib=512: allowed with cpu=1024",
+        ),
+        ({"alarm_email": "ops"}, "Invalid setting alarm_email='ops': allowed: an e-mail address"),
+        (
+            {"alarm_ephemeral_storage_percent": 0},
+            "Invalid setting alarm_ephemeral_storage_percent=0: allowed: 1 to 100",
+        ),
+    ],
+)
+def test_topology_and_operations_settings_are_checked(settings: dict[str, object], line: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(settings)
+    assert str(caught.value).startswith(line) or line in str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_external_hbase_takes_a_quorum_of_host_port_pairs() -> None:
+    config = parse_settings(
+        {"hbase_mode": "external", "hbase_zookeeper_quorum": "zk1.corp.internal:2181, 10.0.0.5:2181"}
+    )
+    assert config.hbase_zookeeper_quorum == ["zk1.corp.internal:2181", "10.0.0.5:2181"]
+    assert config.hbase_znode_parent == "/hbase"

@@ -1,210 +1,51 @@
-"""The one configuration schema for the platform: every setting, its default and its limits.
+"""The settings schema: every setting, its default and limits, and the rules across settings.
 
-Settings come from, lowest precedence first:
-
-1. the defaults below (they reproduce the mission: ARM64, 200 GiB, ``/serverTime``, 300 s ...);
-2. a per-environment JSON file ``config/<name>.json`` chosen with ``-c config=<name>``;
-3. CDK context: the ``context`` block of ``cdk.json`` and ``-c key=value`` on the command line.
-
-Everything is validated once, at synth time, before anything reaches AWS. A bad value raises
-:class:`ConfigError` whose message has one line per problem naming the setting, the bad value
-and what is allowed.
+Validated once, at synth time (``sources.py`` merges the inputs, ``errors.py`` turns pydantic's
+errors into one line per problem). Field descriptions feed the README's reference table.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import json
-import os
 import re
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from stacks.config.rules import (
+    ACM_CERTIFICATE_ARN,
+    ALLOWED_VALUES,
+    BOOT_MARGIN_SECONDS,
+    BUILD_ARG_NAME,
+    FARGATE_CPU_MEMORY,
+    HTTP_HEADER_NAME,
+    PATTERN_RULES,
+    PUBLIC_SUBNET_MASK,
+    RESERVED_CONTAINER_PORTS,
+    SECURITY_GROUP_ID,
+    SUBNET_ID,
+    URL_PATH,
+    ZOOKEEPER_SERVER,
+    Float,
+    Int,
+    OptionalStr,
+    StrDict,
+    StrList,
+    parse_cidr,
+    private_subnet_mask,
+    subnets_fit,
+    validate_ecr_repository_name,
+    validate_image_tag,
 )
-
 from stacks.versions import PINPOINT_VERSION
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = REPO_ROOT / "config"
-# The settings file read when no `-c config=<name>` is given; it need not exist.
-DEFAULT_ENVIRONMENT = "default"
 
-# Fargate task sizes (Linux): cpu units -> allowed memory MiB. Source: the ECS developer guide
-# "Task CPU and memory"; anything else is rejected by RegisterTaskDefinition at deploy time.
-FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: tuple(range(1024, 4096 + 1, 1024)),
-    1024: tuple(range(2048, 8192 + 1, 1024)),
-    2048: tuple(range(4096, 16384 + 1, 1024)),
-    4096: tuple(range(8192, 30720 + 1, 1024)),
-    8192: tuple(range(16384, 61440 + 1, 4096)),
-    16384: tuple(range(32768, 122880 + 1, 8192)),
-}
+class SettingError(ValueError):
+    """A cross-field problem attributed to one setting (reported like a field error)."""
 
-# CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-
-# Ports used inside the all-in-one container, which the published ports must not collide with:
-# ZooKeeper 2181, HBase master 16000 (info server 16010), RegionServer 16020 (info 16030), the
-# collector's HTTP port 8081 and the web's management port 8443 (both bound to loopback by the
-# image, still taken inside the task's network namespace).
-RESERVED_CONTAINER_PORTS = frozenset({2181, 16000, 16010, 16020, 16030, 8081, 8443})
-
-ECR_REPOSITORY_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-VPC_ID = re.compile(r"^vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-SECURITY_GROUP_ID = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-SUBNET_ID = re.compile(r"^subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-# EFS API pattern for a file system id (CreateMountTarget's FileSystemId).
-EFS_FILE_SYSTEM_ID = re.compile(r"^fs-[0-9a-f]{8,40}$")
-SUBNET_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,254}$")
-ACM_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]{36}$")
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-REGION = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]*)?-[a-z]+-\d$")
-STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
-NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$")
-DNS_LABEL = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-DNS_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$"
-)
-URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/%-]{0,1023}$")
-PINPOINT_ID = re.compile(r"^[a-zA-Z0-9._-]{1,24}$")
-HTTP_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
-BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-PINPOINT_RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
-
-# The container's health check and the ALB need the web up; the image must finish booting
-# (HBase, table bootstrap, collector and web) this long before the ECS grace period ends.
-BOOT_MARGIN_SECONDS = 30
-
-# Subnets of a new VPC (stacks/constructs/network.py): a /26 public subnet per AZ (NAT only) and
-# a private subnet per AZ as large as the VPC allows, from /20 down to /27.
-PUBLIC_SUBNET_MASK = 26
-
-# Longest echo of a bad value in an error line; longer values are cut and their length named.
-MAX_ECHO_CHARS = 120
-
-# Settings whose value must match a pattern, and what to tell the user when it does not.
-PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
-    "stack_name": (STACK_NAME, "1-128 letters, digits and -, starting with a letter"),
-    "name_prefix": (
-        NAME_PREFIX,
-        "1-20 lowercase letters, digits and single hyphens, starting with a letter "
-        "(derived names must fit the ALB's 32-char limit)",
-    ),
-    "account": (ACCOUNT_ID, "12 digits"),
-    "region": (REGION, "an AWS region such as eu-west-1"),
-    "vpc_id": (VPC_ID, "vpc- followed by 8 or 17 hex digits"),
-    "namespace_name": (DNS_NAME, "a lowercase DNS name such as pinpoint.local"),
-    "collector_dns_name": (DNS_LABEL, "one lowercase DNS label (1-63 chars)"),
-    "certificate_arn": (ACM_CERTIFICATE_ARN, "arn:aws:acm:<region>:<account>:certificate/<id>"),
-    "health_check_path": (URL_PATH, "an absolute URL path (starts with /, max 1024 chars)"),
-    "sample_app_name": (PINPOINT_ID, "1-24 chars of a-z A-Z 0-9 . _ - (Pinpoint's limit)"),
-    "pinpoint_version": (PINPOINT_RELEASE, "a Pinpoint release MAJOR.MINOR.PATCH such as 3.1.0"),
-    "private_subnet_group_name": (
-        SUBNET_GROUP_NAME,
-        "a subnet group name of the VPC (its aws-cdk:subnet-name tag)",
-    ),
-    "hbase_efs_file_system_id": (EFS_FILE_SYSTEM_ID, "an EFS file system id such as fs-0123456789abcdef0"),
-}
-
-# Settings limited to a fixed set of values (Fargate CPU sizes, CloudWatch retention periods).
-ALLOWED_VALUES: dict[str, tuple[int, ...]] = {
-    "cpu": tuple(FARGATE_CPU_MEMORY),
-    "sample_app_cpu": tuple(FARGATE_CPU_MEMORY),
-    "log_retention_days": LOG_RETENTION_DAYS,
-}
-
-# Context keys that are not settings: CDK's own (feature flags carry '@' or ':'), and ours.
-NON_SETTING_CONTEXT_KEYS = frozenset({"config", "acknowledged-issue-numbers", "cli-telemetry"})
-
-
-class ConfigError(ValueError):
-    """Invalid configuration; ``str(error)`` is one line per problem, ready to print."""
-
-
-def _split_list(value: Any) -> Any:
-    """``-c key=a,b`` and ``-c key='["a","b"]'`` both give a list; real lists pass through."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"not a JSON list ({error.msg})") from None
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return value
-
-
-def _parse_json_object(value: Any) -> Any:
-    """``-c key='{"A": "1"}'`` arrives as a string; files and cdk.json give a real object."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value or "{}")
-        except json.JSONDecodeError as error:
-            raise ValueError(f"allowed: a JSON object of strings ({error.msg})") from None
-    return value
-
-
-def _none_if_empty(value: Any) -> Any:
-    return None if isinstance(value, str) and value.strip() == "" else value
-
-
-NOT_A_NUMBER = "a number (JSON true/false is not one)"
-
-
-def _not_bool(value: Any) -> Any:
-    """Pydantic's lax mode reads JSON ``true`` as 1: a number setting must be given a number."""
-    if isinstance(value, bool):
-        raise ValueError(NOT_A_NUMBER)
-    return value
-
-
-StrList = Annotated[list[str], BeforeValidator(_split_list)]
-StrDict = Annotated[dict[str, str], BeforeValidator(_parse_json_object)]
-OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
-Int = Annotated[int, BeforeValidator(_not_bool)]
-Float = Annotated[float, BeforeValidator(_not_bool)]
-
-
-def validate_ecr_repository_name(value: str) -> str:
-    """ECR's repository-name rule; shared with scripts/push_image.py."""
-    if not 2 <= len(value) <= 256 or not ECR_REPOSITORY_NAME.fullmatch(value):
-        raise ValueError(
-            "allowed: 2-256 chars of lowercase letters, digits and . _ - (not leading/trailing), "
-            "optionally namespaced with /"
-        )
-    return value
-
-
-def validate_image_tag(value: str) -> str:
-    if not IMAGE_TAG.fullmatch(value):
-        raise ValueError("allowed: 1-128 chars of letters, digits, _ . - (not starting with . or -)")
-    return value
-
-
-def _cidr(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value, strict=True)
-    except ValueError as error:
-        raise ValueError(f"allowed: an IPv4 CIDR with host bits zero, e.g. 10.0.0.0/16 ({error})") from None
-    if network.prefixlen == 0:
-        raise ValueError("allowed: a CIDR narrower than /0 (no ingress from the whole internet)")
-    return str(network)
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        super().__init__(allowed)
+        self.key, self.value, self.allowed = key, value, allowed
 
 
 class PlatformConfig(BaseModel):
@@ -416,6 +257,88 @@ class PlatformConfig(BaseModel):
     sample_app_cpu: Int = Field(512, description="Sample service task CPU units (a Fargate size).")
     sample_app_memory_mib: Int = Field(1024, description="Sample service task memory (MiB, Fargate size).")
 
+    # --- topology: where HBase runs -------------------------------------------------------------
+    hbase_mode: Literal["embedded", "emr", "external"] = Field(
+        "embedded",
+        description="embedded: one all-in-one task (HBase + collector + web); emr: an Amazon EMR HBase "
+        "cluster on S3 with N collector tasks and a web service; external: your HBase "
+        "(hbase_zookeeper_quorum) with N collectors and a web service.",
+    )
+    hbase_zookeeper_quorum: StrList = Field(
+        default_factory=list,
+        description="hbase_mode=external: ZooKeeper servers of your HBase as host:port (a,b or a JSON list).",
+    )
+    hbase_znode_parent: str = Field(
+        "/hbase", description="hbase_mode=external: zookeeper.znode.parent of your HBase."
+    )
+    emr_release_label: str = Field(
+        "emr-7.13.0", description="hbase_mode=emr: Amazon EMR release (6.x or later: HBase 2.x)."
+    )
+    emr_primary_instance_type: str = Field(
+        "m7g.xlarge", description="hbase_mode=emr: primary node instance type (Graviton)."
+    )
+    emr_core_instance_type: str = Field(
+        "m7g.xlarge", description="hbase_mode=emr: core node (RegionServer) instance type (Graviton)."
+    )
+    emr_core_instance_count: Int = Field(
+        2, ge=1, le=50, description="hbase_mode=emr: core nodes (RegionServers), 1-50."
+    )
+    collector_min_count: Int = Field(
+        2,
+        ge=1,
+        le=50,
+        description="hbase_mode=emr/external: fewest collector tasks (autoscaling on CPU), 1-50.",
+    )
+    collector_max_count: Int = Field(
+        6,
+        ge=1,
+        le=50,
+        description="hbase_mode=emr/external: most collector tasks, 1-50 (>= collector_min_count).",
+    )
+    collector_target_cpu_percent: Int = Field(
+        60,
+        ge=10,
+        le=90,
+        description="hbase_mode=emr/external: collector CPU the autoscaling aims at (10-90 %).",
+    )
+    collector_cpu: Int = Field(
+        2048, description="hbase_mode=emr/external: collector task CPU units (a Fargate size)."
+    )
+    collector_memory_mib: Int = Field(
+        4096,
+        description="hbase_mode=emr/external: collector task memory (MiB, Fargate size for collector_cpu).",
+    )
+    web_count: Int = Field(
+        1, ge=1, le=10, description="hbase_mode=emr/external: web tasks behind the ALB, 1-10."
+    )
+    web_cpu: Int = Field(1024, description="hbase_mode=emr/external: web task CPU units (a Fargate size).")
+    web_memory_mib: Int = Field(
+        2048, description="hbase_mode=emr/external: web task memory (MiB, Fargate size for web_cpu)."
+    )
+
+    # --- operations: alarms and backups -----------------------------------------------------------
+    alarm_email: OptionalStr = Field(
+        None, description="E-mail address subscribed to the alarm topic (confirm the subscription mail)."
+    )
+    alarm_cpu_percent: Int = Field(
+        85, ge=1, le=100, description="Alarm when a task's CPU stays above this (%)."
+    )
+    alarm_memory_percent: Int = Field(
+        85, ge=1, le=100, description="Alarm when a task's memory stays above this (%)."
+    )
+    alarm_ephemeral_storage_percent: Int = Field(
+        80,
+        ge=1,
+        le=100,
+        description="Alarm when the task's ephemeral storage (HBase data) is fuller than this (%).",
+    )
+    backup_retention_days: Int = Field(
+        35,
+        ge=1,
+        le=36500,
+        description="hbase_storage=efs: days AWS Backup keeps each daily backup of HBase data.",
+    )
+
     # --- field validators ----------------------------------------------------------------------
     @field_validator(*PATTERN_RULES)
     @classmethod
@@ -430,7 +353,7 @@ class PlatformConfig(BaseModel):
     @field_validator("vpc_cidr")
     @classmethod
     def _vpc_cidr(cls, value: str) -> str:
-        cidr = _cidr(value)
+        cidr = parse_cidr(value)
         if not 16 <= ipaddress.IPv4Network(cidr).prefixlen <= 24:
             raise ValueError("allowed: a prefix length from /16 to /24")
         return cidr
@@ -438,7 +361,7 @@ class PlatformConfig(BaseModel):
     @field_validator("collector_allowed_cidrs", "web_allowed_cidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
-        return [_cidr(value) for value in values]
+        return [parse_cidr(value) for value in values]
 
     @field_validator("collector_allowed_security_group_ids", "web_allowed_security_group_ids")
     @classmethod
@@ -448,6 +371,18 @@ class PlatformConfig(BaseModel):
                 raise ValueError(
                     f"{value!r} is not a security group id; allowed: sg- followed by 8 or 17 hex digits"
                 )
+        return values
+
+    @field_validator("hbase_zookeeper_quorum")
+    @classmethod
+    def _zookeeper_quorum(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not ZOOKEEPER_SERVER.fullmatch(value):
+                raise ValueError(
+                    f"{value!r} is not host:port; allowed: ZooKeeper servers such as zk1.example.internal:2181"
+                )
+        if len(set(values)) != len(values):
+            raise ValueError("allowed: each server once")
         return values
 
     @field_validator("private_subnet_ids")
@@ -560,6 +495,9 @@ class PlatformConfig(BaseModel):
     def _cross_field(self) -> PlatformConfig:
         _check_task_size("memory_mib", self.cpu, self.memory_mib)
         _check_task_size("sample_app_memory_mib", self.sample_app_cpu, self.sample_app_memory_mib)
+        _check_task_size("collector_memory_mib", self.collector_cpu, self.collector_memory_mib)
+        _check_task_size("web_memory_mib", self.web_cpu, self.web_memory_mib)
+        self._check_topology()
         ports = {
             "web_port": self.web_port,
             "collector_agent_port": self.collector_agent_port,
@@ -569,19 +507,19 @@ class PlatformConfig(BaseModel):
         seen: dict[int, str] = {}
         for key, port in ports.items():
             if port in RESERVED_CONTAINER_PORTS:
-                raise _SettingError(
+                raise SettingError(
                     key,
                     port,
                     f"it is used inside the container; allowed: any port except {sorted(RESERVED_CONTAINER_PORTS)}",
                 )
             if port in seen:
-                raise _SettingError(key, port, f"it is already used by {seen[port]}; allowed: distinct ports")
+                raise SettingError(key, port, f"it is already used by {seen[port]}; allowed: distinct ports")
             seen[port] = key
         if self.nat_gateways > self.max_azs:
-            raise _SettingError("nat_gateways", self.nat_gateways, f"allowed: 1 to max_azs ({self.max_azs})")
+            raise SettingError("nat_gateways", self.nat_gateways, f"allowed: 1 to max_azs ({self.max_azs})")
         self._check_network()
         if self.hbase_efs_file_system_id and self.hbase_storage != "efs":
-            raise _SettingError(
+            raise SettingError(
                 "hbase_efs_file_system_id",
                 self.hbase_efs_file_system_id,
                 "allowed: only with hbase_storage=efs (the HBase data directory is then that file system)",
@@ -589,34 +527,34 @@ class PlatformConfig(BaseModel):
         if self.certificate_arn and self.region:
             certificate_region = ACM_CERTIFICATE_ARN.fullmatch(self.certificate_arn).group(1)  # type: ignore[union-attr]
             if certificate_region != self.region:
-                raise _SettingError(
+                raise SettingError(
                     "certificate_arn",
                     self.certificate_arn,
                     f"the certificate is in {certificate_region}, the stack in {self.region}; allowed: an ACM "
                     "certificate of the stack's region (an ALB uses certificates of its own region only)",
                 )
         if self.image_source == "ecr" and self.image_tag is None:
-            raise _SettingError(
+            raise SettingError(
                 "image_tag",
                 None,
                 "allowed: an image tag such as the one make push-image printed (image_source=ecr needs one)",
             )
         if self.boot_timeout_seconds + BOOT_MARGIN_SECONDS > self.health_check_grace_seconds:
-            raise _SettingError(
+            raise SettingError(
                 "health_check_grace_seconds",
                 self.health_check_grace_seconds,
                 f"allowed: at least boot_timeout_seconds ({self.boot_timeout_seconds}) + "
                 f"{BOOT_MARGIN_SECONDS} s, so the image has booted before ECS judges its health",
             )
         if self.agent_profile == "local" and not self.agent_allow_local_profile:
-            raise _SettingError(
+            raise SettingError(
                 "agent_profile",
                 self.agent_profile,
                 "allowed: release; local records HTTP cookies and request bodies into traces "
                 "(set agent_allow_local_profile=true to opt in)",
             )
         if self.vpc_id and not (self.account and self.region):
-            raise _SettingError(
+            raise SettingError(
                 "vpc_id",
                 self.vpc_id,
                 "looking up a VPC needs account and region (set them, or CDK_DEFAULT_* via a profile)",
@@ -627,7 +565,7 @@ class PlatformConfig(BaseModel):
         if self.vpc_id is None:
             for key in ("private_subnet_ids", "private_subnet_group_name"):
                 if getattr(self, key):
-                    raise _SettingError(
+                    raise SettingError(
                         key,
                         getattr(self, key),
                         "allowed: only with vpc_id (a new VPC's subnets are the stack's own)",
@@ -635,7 +573,7 @@ class PlatformConfig(BaseModel):
             prefix = ipaddress.IPv4Network(self.vpc_cidr).prefixlen
             if not subnets_fit(prefix, self.max_azs):
                 smallest = next(p for p in range(24, 15, -1) if subnets_fit(p, self.max_azs))
-                raise _SettingError(
+                raise SettingError(
                     "vpc_cidr",
                     self.vpc_cidr,
                     f"too small for max_azs={self.max_azs} (a /{PUBLIC_SUBNET_MASK} public and a "
@@ -643,37 +581,36 @@ class PlatformConfig(BaseModel):
                     "or fewer max_azs",
                 )
 
+    def _check_topology(self) -> None:
+        if self.hbase_mode == "external" and not self.hbase_zookeeper_quorum:
+            raise SettingError(
+                "hbase_zookeeper_quorum",
+                [],
+                "allowed: the ZooKeeper servers of your HBase as host:port (hbase_mode=external needs them)",
+            )
+        if self.hbase_mode != "external" and self.hbase_zookeeper_quorum:
+            raise SettingError(
+                "hbase_zookeeper_quorum",
+                self.hbase_zookeeper_quorum,
+                f"allowed: only with hbase_mode=external (hbase_mode={self.hbase_mode} runs its own HBase)",
+            )
+        if self.hbase_mode != "embedded" and self.hbase_storage != "ephemeral":
+            raise SettingError(
+                "hbase_storage",
+                self.hbase_storage,
+                f"allowed: ephemeral with hbase_mode={self.hbase_mode} (HBase data lives outside the tasks)",
+            )
+        if self.collector_min_count > self.collector_max_count:
+            raise SettingError(
+                "collector_max_count",
+                self.collector_max_count,
+                f"allowed: at least collector_min_count ({self.collector_min_count})",
+            )
+
     # --- derived values ------------------------------------------------------------------------
     @property
     def collector_ports(self) -> tuple[int, int, int]:
         return (self.collector_agent_port, self.collector_stat_port, self.collector_span_port)
-
-
-def private_subnet_mask(prefix: int) -> int:
-    """The new VPC's private subnet size: a quarter of the VPC, at least /27, at most /20."""
-    return max(20, min(27, prefix + 2))
-
-
-def subnets_fit(prefix: int, max_azs: int) -> bool:
-    """Whether a /prefix VPC holds the public and private subnets of ``max_azs`` AZs.
-
-    CDK's allocator places the subnets in order (public per AZ, then private per AZ), each at the
-    next address aligned to its size; a /23 or /24 with 3 AZs overflows (aws-cdk-lib 2.275 raises
-    "1 of /26 exceeds remaining space" deep inside synth).
-    """
-    cursor = 0
-    for mask in [PUBLIC_SUBNET_MASK] * max_azs + [private_subnet_mask(prefix)] * max_azs:
-        size = 2 ** (32 - mask)
-        cursor = -(-cursor // size) * size + size
-    return cursor <= 2 ** (32 - prefix)
-
-
-class _SettingError(ValueError):
-    """A cross-field problem attributed to one setting (reported like a field error)."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        super().__init__(allowed)
-        self.key, self.value, self.allowed = key, value, allowed
 
 
 def _check_task_size(key: str, cpu: int, memory: int) -> None:
@@ -681,160 +618,4 @@ def _check_task_size(key: str, cpu: int, memory: int) -> None:
     if memory not in allowed:
         low, high = allowed[0], allowed[-1]
         step = allowed[1] - allowed[0]
-        raise _SettingError(key, memory, f"allowed with cpu={cpu}: {low}-{high} in steps of {step}")
-
-
-SETTING_NAMES = frozenset(PlatformConfig.model_fields)
-
-
-def _field_range(key: str) -> str | None:
-    """'21 to 200' for a field declared with ge/le bounds."""
-    field = PlatformConfig.model_fields.get(key)
-    if field is None:
-        return None
-    low = next((m.ge for m in field.metadata if getattr(m, "ge", None) is not None), None)
-    high = next((m.le for m in field.metadata if getattr(m, "le", None) is not None), None)
-    return f"{low} to {high}" if low is not None and high is not None else None
-
-
-_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"}
-
-
-def _allowed_text(key: str, error_type: str, message: str) -> str:
-    message = message.removeprefix("Value error, ")
-    if error_type in _RANGE_ERRORS and (bounds := _field_range(key)):
-        return f"allowed: {bounds}"
-    if message == NOT_A_NUMBER:
-        bounds = _field_range(key)
-        return f"allowed: {NOT_A_NUMBER}" + (f", {bounds}" if bounds else "")
-    if error_type.startswith("bool_"):
-        return "allowed: true or false"
-    message = message.removeprefix("Input should be ")
-    return message if "allowed" in message else f"allowed: {message}"
-
-
-def _cut(text: str, length: int | None = None) -> str:
-    if len(text) <= MAX_ECHO_CHARS:
-        return text
-    return f"{text[: MAX_ECHO_CHARS - 20]}... ({len(text) if length is None else length} chars)"
-
-
-def echo(value: Any) -> str:
-    """``repr(value)``, cut to MAX_ECHO_CHARS with the full length named (a pasted file stays short)."""
-    return _cut(repr(value), len(value) if isinstance(value, str | list | dict) else None)
-
-
-def _format_error(key: str, value: Any, allowed: str) -> str:
-    return f"Invalid setting {key}={echo(value)}: {allowed}"
-
-
-def _suggestion(key: str) -> str:
-    by_lower = {name.lower(): name for name in SETTING_NAMES}
-    normalised = key.lower().replace("-", "_")
-    if normalised in by_lower:  # wrong case or hyphens: settings are lowercase snake_case
-        return f"did you mean {by_lower[normalised]}?"
-    close = difflib.get_close_matches(normalised, SETTING_NAMES, n=1)
-    return f"did you mean {close[0]}?" if close else "see the README's configuration reference"
-
-
-def parse_settings(raw: Mapping[str, Any]) -> PlatformConfig:
-    """Validate raw settings (already merged); raise ConfigError with one line per problem."""
-    unknown = sorted(set(raw) - SETTING_NAMES)
-    if unknown:
-        lines = [f"Unknown setting {_cut(key)}={echo(raw[key])}: {_suggestion(key)}" for key in unknown]
-        raise ConfigError("\n".join(lines))
-    try:
-        return PlatformConfig.model_validate(dict(raw))
-    except ValidationError as error:
-        lines = []
-        for problem in error.errors():
-            context_error = (problem.get("ctx") or {}).get("error")
-            if isinstance(context_error, _SettingError):
-                lines.append(_format_error(context_error.key, context_error.value, context_error.allowed))
-                continue
-            key = str(problem["loc"][0]) if problem["loc"] else "?"
-            value = raw.get(key, problem.get("input"))
-            lines.append(_format_error(key, value, _allowed_text(key, problem["type"], problem["msg"])))
-        raise ConfigError("\n".join(lines)) from None
-
-
-def _is_setting_key(key: str) -> bool:
-    return "@" not in key and ":" not in key and key not in NON_SETTING_CONTEXT_KEYS
-
-
-def load_environment_file(name: str, config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise ConfigError(f"Invalid setting config={name!r}: allowed: a file name in config/ without .json")
-    path = config_dir / f"{name}.json"
-    if not path.exists():
-        choices = ", ".join(sorted(p.stem for p in config_dir.glob("*.json"))) or "none"
-        raise ConfigError(
-            f"Invalid setting config={name!r}: no {path.name} in {config_dir} (available: {choices})"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"Invalid setting config={name!r}: {path} is not valid JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"Invalid setting config={name!r}: {path} must hold a JSON object of settings")
-    return data
-
-
-def environment_name(context: Mapping[str, Any]) -> str:
-    """The settings file a run reads: ``-c config=<name>``, else ``default``."""
-    return str(context.get("config") or DEFAULT_ENVIRONMENT)
-
-
-def merge_settings(context: Mapping[str, Any], config_dir: Path = CONFIG_DIR) -> dict[str, Any]:
-    """Defaults < config/<name>.json < CDK context (cdk.json ``context`` and ``-c``).
-
-    Without ``-c config=<name>`` the file is ``config/default.json``, which may be absent: a fresh
-    clone synthesizes with the defaults, and the first ``make deploy`` records what it pins
-    (checksums) there, so later runs read it without any flag.
-    """
-    merged: dict[str, Any] = {}
-    environment = environment_name(context)
-    if environment != DEFAULT_ENVIRONMENT or (config_dir / f"{DEFAULT_ENVIRONMENT}.json").exists():
-        merged.update(load_environment_file(environment, config_dir))
-    merged.update({key: value for key, value in context.items() if _is_setting_key(key)})
-    return merged
-
-
-def load_config(
-    overrides: Mapping[str, Any] | None = None,
-    cdk_json: Path = REPO_ROOT / "cdk.json",
-    config_dir: Path = CONFIG_DIR,
-) -> PlatformConfig:
-    """Load the config outside CDK (scripts): cdk.json context, then ``overrides`` on top."""
-    context: dict[str, Any] = {}
-    if cdk_json.exists():
-        context.update(json.loads(cdk_json.read_text()).get("context", {}))
-    context.update(overrides or {})
-    return parse_settings(merge_settings(context, config_dir))
-
-
-# ALB access logging and other region-specific wiring need a concrete region at synth time. When
-# neither the settings nor the CLI (profile/env) name one, `make synth` still works offline for
-# this region; `make deploy` always has one from the credentials' profile.
-FALLBACK_REGION = "us-east-1"
-
-
-def resolve_environment(config: PlatformConfig, environ: Mapping[str, str] | None = None) -> PlatformConfig:
-    """Fill account/region from the CDK CLI's CDK_DEFAULT_* when not set explicitly."""
-    environ = os.environ if environ is None else environ
-    account = config.account or environ.get("CDK_DEFAULT_ACCOUNT") or None
-    # Offline, a certificate names the region it must be deployed in.
-    certificate = ACM_CERTIFICATE_ARN.fullmatch(config.certificate_arn or "")
-    region = (
-        config.region
-        or environ.get("CDK_DEFAULT_REGION")
-        or (certificate.group(1) if certificate else None)
-        or FALLBACK_REGION
-    )
-    return parse_settings({**config.model_dump(exclude_defaults=True), "account": account, "region": region})
-
-
-def config_from_app_context(node: Any, config_dir: Path = CONFIG_DIR) -> PlatformConfig:
-    """Load the config inside a CDK app from its node's context (cdk.json + ``-c``)."""
-    context = dict(node.get_all_context())
-    return parse_settings(merge_settings(context, config_dir))
+        raise SettingError(key, memory, f"allowed with cpu={cpu}: {low}-{high} in steps of {step}")
