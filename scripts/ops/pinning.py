@@ -69,7 +69,8 @@ class Pinned:
 
 
 def build_args(config: PlatformConfig, dockerfile: Path) -> dict[str, str]:
-    """The build args the image build sees: Dockerfile defaults < pinpoint_version < image_build_args."""
+    """The build args the image build sees: Dockerfile defaults < image_build_args, and
+    PINPOINT_VERSION from pinpoint_version (the schema refuses it in image_build_args)."""
     return {
         **dockerfile_defaults(dockerfile),
         "PINPOINT_VERSION": config.pinpoint_version,
@@ -81,7 +82,7 @@ def _version_hint(template: str, args: dict[str, str], config: PlatformConfig) -
     names = [name for name in string.Template(template).get_identifiers() if name.endswith("VERSION")]
     hints = []
     for name in names:
-        if name == "PINPOINT_VERSION" and name not in config.image_build_args:
+        if name == "PINPOINT_VERSION":
             hints.append(f"pinpoint_version={config.pinpoint_version}")
         else:
             hints.append(f"{name}={args.get(name, '')}")

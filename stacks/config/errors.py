@@ -57,7 +57,7 @@ def _cut(text: str, length: int | None = None) -> str:
 
 def echo(value: Any) -> str:
     """``repr(value)``, cut to MAX_ECHO_CHARS with the full length named (a pasted file stays short)."""
-    return _cut(repr(value), len(value) if isinstance(value, str | list | dict) else None)
+    return _cut(repr(value), len(value) if isinstance(value, str) else None)
 
 
 def _format_error(key: str, value: Any, allowed: str) -> str:

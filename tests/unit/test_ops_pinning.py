@@ -53,11 +53,11 @@ def test_urls_follow_pinpoint_version_and_the_dockerfile_defaults(dockerfile: Pa
     assert items[0].version == "HBASE_VERSION=2.6.5"
 
 
-def test_image_build_args_override_versions_and_mirrors_and_carry_pins(dockerfile: Path) -> None:
+def test_pinpoint_version_and_build_args_choose_versions_and_mirrors_and_carry_pins(dockerfile: Path) -> None:
     config = parse_settings(
         {
+            "pinpoint_version": "3.0.1",
             "image_build_args": {
-                "PINPOINT_VERSION": "3.0.1",
                 "HBASE_BASE_URL": "http://mirror/hbase/",
                 "HBASE_SHA512": "ab" * 64,
             },
@@ -67,10 +67,10 @@ def test_image_build_args_override_versions_and_mirrors_and_carry_pins(dockerfil
     )
     items = {item.setting: item for item in artifacts(config, dockerfile)}
     assert items["PINPOINT_WEB_SHA512"].url.endswith("/pinpoint-web/3.0.1/pinpoint-web-3.0.1-exec.jar")
-    assert items["PINPOINT_WEB_SHA512"].version == "PINPOINT_VERSION=3.0.1"
+    assert items["PINPOINT_WEB_SHA512"].version == "pinpoint_version=3.0.1"
     assert items["HBASE_SHA512"].url == "http://mirror/hbase//2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz"
     assert items["HBASE_SHA512"].pinned == "ab" * 64
-    assert items["agent_sha512"].url == "http://mirror/agent/v3.1.0/pinpoint-agent-3.1.0.tar.gz"
+    assert items["agent_sha512"].url == "http://mirror/agent/v3.0.1/pinpoint-agent-3.0.1.tar.gz"
     assert items["agent_sha512"].pinned == "cd" * 64
 
 
