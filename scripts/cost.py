@@ -17,9 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.ops.cost import SOURCES, report
+from scripts.ops.cost import report
 from scripts.ops.errors import OneLineArgumentParser, run_script
 from scripts.ops.prices import TABLE_FILE
+from scripts.ops.prices.select import SOURCES
 from scripts.ops.settings import cdk_profile, config_error, context_overrides
 from stacks.config import CONFIG_DIR, ConfigError, load_config
 

@@ -9,23 +9,19 @@ assumption is printed. List prices: on-demand, USD, before tax, no free tier, no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import botocore.exceptions
-
-from scripts.ops.aws import NO_CREDENTIALS, base_session
-from scripts.ops.errors import ScriptError, one_line
+from scripts.ops.aws import base_session
+from scripts.ops.errors import ScriptError
 from scripts.ops.prices import TABLE_FILE, PriceSource, TablePrices, UnitPrice
-from scripts.ops.prices.api import ApiPrices, PriceListError
+from scripts.ops.prices.select import price_source
 from stacks.config import FALLBACK_REGION, PlatformConfig, resolve_environment
 
 HOURS = Decimal(730)  # hours in a month, as the AWS Pricing Calculator counts them
 CENT = Decimal("0.01")
 FREE_EPHEMERAL_GIB = 20  # Fargate includes 20 GB of ephemeral storage per task (Fargate pricing page)
-SOURCES = ("auto", "api", "table")
 
 # --- assumptions for usage-driven lines (printed with the lines they drive) -------------------
 LB_CAPACITY_UNITS = Decimal(1)  # average (N)LCUs: an internal UI and a few agents stay below one
@@ -75,8 +71,8 @@ class Bill:
         out += [f"assumption: {text}" for text in self.assumptions]
         if unpriced := [line.label for line in self.lines if line.usd is None]:
             out.append(
-                f"note: {len(unpriced)} line(s) not priced and not in the total ({'; '.join(unpriced)}); "
-                "--source api reads them from the AWS Price List API"
+                f"note: the total is a lower bound: {len(unpriced)} line(s) are not priced "
+                f"({'; '.join(unpriced)}); --source api reads them from the AWS Price List API"
             )
         out.append(f"total: ${self.total:,.2f}/month")
         return out
@@ -128,200 +124,149 @@ def alarm_count(config: PlatformConfig) -> int:
     return per_services + 2 + 1
 
 
-def fargate_lines(config: PlatformConfig, service: Service, prices: PriceSource) -> Iterator[Line]:
+class Lines:
+    """Builds the bill's lines: ``add(label, quantity, unit, price key[, instance type])``."""
+
+    def __init__(self, prices: PriceSource, bill: Bill) -> None:
+        self.prices, self.bill = prices, bill
+
+    def add(self, label: str, quantity: object, unit: str, key: str, kind: str | None = None) -> Line:
+        line = Line(label, Decimal(str(quantity)), unit, self.prices.unit(key, kind))
+        self.bill.lines.append(line)
+        return line
+
+
+def fargate(out: Lines, config: PlatformConfig, service: Service) -> list[Line]:
     arch = "arm" if config.cpu_architecture == "ARM64" else "x86"
     tasks = Decimal(service.tasks)
     vcpu, gib = Decimal(service.cpu) / 1024, Decimal(service.memory_mib) / 1024
-    plural = "task" if service.tasks == 1 else "tasks"
-    where = f"{service.name} ({service.tasks} {plural} x"
-    yield Line(
-        f"Fargate {config.cpu_architecture} vCPU, {where} {number(vcpu)} vCPU)",
-        tasks * vcpu * HOURS,
-        "vCPU-h",
-        prices.unit(f"fargate_{arch}_vcpu_hour"),
-    )
-    yield Line(
-        f"Fargate {config.cpu_architecture} memory, {where} {number(gib)} GiB)",
-        tasks * gib * HOURS,
-        "GB-h",
-        prices.unit(f"fargate_{arch}_gb_hour"),
-    )
-    if service.ephemeral_gib > FREE_EPHEMERAL_GIB:
-        extra = service.ephemeral_gib - FREE_EPHEMERAL_GIB
-        yield Line(
-            f"Fargate ephemeral storage above {FREE_EPHEMERAL_GIB} GiB, {where} {extra} GiB)",
-            tasks * extra * HOURS,
+    where = f"{service.name} ({service.tasks} {'task' if service.tasks == 1 else 'tasks'} x"
+    name = f"Fargate {config.cpu_architecture}"
+    lines = [
+        out.add(
+            f"{name} vCPU, {where} {number(vcpu)} vCPU)",
+            tasks * vcpu * HOURS,
+            "vCPU-h",
+            f"fargate_{arch}_vcpu_hour",
+        ),
+        out.add(
+            f"{name} memory, {where} {number(gib)} GiB)",
+            tasks * gib * HOURS,
             "GB-h",
-            prices.unit("fargate_storage_gb_hour"),
-        )
+            f"fargate_{arch}_gb_hour",
+        ),
+    ]
+    if (extra := service.ephemeral_gib - FREE_EPHEMERAL_GIB) > 0:
+        label = f"Fargate ephemeral storage above {FREE_EPHEMERAL_GIB} GiB, {where} {extra} GiB)"
+        lines.append(out.add(label, tasks * extra * HOURS, "GB-h", "fargate_storage_gb_hour"))
+    return lines
 
 
-def emr_lines(config: PlatformConfig, prices: PriceSource) -> Iterator[Line]:
-    groups = (
-        ("primary", 1, config.emr_primary_instance_type),
-        ("core", config.emr_core_instance_count, config.emr_core_instance_type),
-    )
-    for role, count, kind in groups:
-        yield Line(
-            f"EC2 {kind}, EMR {role} ({count})", count * HOURS, "h", prices.unit("ec2_instance_hour", kind)
+def compute(out: Lines, config: PlatformConfig) -> list[Service]:
+    running = services(config)
+    for service in running:
+        fargate(out, config, service)
+    if config.hbase_mode != "embedded" and config.collector_max_count > config.collector_min_count:
+        more = config.collector_max_count - config.collector_min_count
+        extra = Service("collectors", more, config.collector_cpu, config.collector_memory_mib)
+        scratch = Lines(out.prices, Bill(header=[]))  # priced, not billed
+        amounts = [line.usd for line in fargate(scratch, config, extra)]
+        amount = "not priced" if None in amounts else f"up to ${sum(amounts, Decimal(0)):,.2f}/month more"
+        out.bill.notes.append(
+            f"  collectors scale on CPU up to collector_max_count={config.collector_max_count}: {amount}, "
+            "not in the total"
         )
-    for role, count, kind in groups:
-        yield Line(
-            f"EMR fee {kind}, {role} ({count})", count * HOURS, "h", prices.unit("emr_instance_hour", kind)
+    if config.hbase_mode == "emr":
+        groups = (
+            ("primary", 1, config.emr_primary_instance_type),
+            ("core", config.emr_core_instance_count, config.emr_core_instance_type),
         )
-    nodes = 1 + config.emr_core_instance_count
-    yield Line(
-        f"EBS gp3 on the EMR nodes, estimate ({nodes} nodes x {EMR_EBS_GIB_PER_NODE} GiB assumed)",
-        nodes * EMR_EBS_GIB_PER_NODE,
-        "GB-month",
-        prices.unit("ebs_gp3_gb_month"),
+        for role, count, kind in groups:
+            out.add(f"EC2 {kind}, EMR {role} ({count})", count * HOURS, "h", "ec2_instance_hour", kind)
+        for role, count, kind in groups:
+            out.add(f"EMR fee {kind}, {role} ({count})", count * HOURS, "h", "emr_instance_hour", kind)
+        nodes = 1 + config.emr_core_instance_count
+        label = f"EBS gp3 on the EMR nodes, estimate ({nodes} nodes x {EMR_EBS_GIB_PER_NODE} GiB assumed)"
+        out.add(label, nodes * EMR_EBS_GIB_PER_NODE, "GB-month", "ebs_gp3_gb_month")
+        label = f"S3 storage of the HBase data, estimate ({HBASE_DATA_GB} GB assumed)"
+        out.add(label, HBASE_DATA_GB, "GB-month", "s3_standard_gb_month")
+    return running
+
+
+def network(out: Lines, config: PlatformConfig) -> None:
+    if config.vpc_id is None:
+        nat = config.nat_gateways
+        out.add(f"NAT gateways ({nat})", nat * HOURS, "h", "nat_gateway_hour")
+        out.add(f"Public IPv4 addresses of the NAT gateways ({nat})", nat * HOURS, "h", "public_ipv4_hour")
+        out.bill.assumptions.append(
+            "NAT data processing (per GB) is extra; image layers use the free S3 endpoint"
+        )
+    else:
+        out.bill.notes.append(f"  NAT gateways: none created (vpc_id={config.vpc_id}: its egress is its own)")
+    capacity = LB_CAPACITY_UNITS * HOURS
+    out.add("Internal ALB (1)", HOURS, "h", "alb_hour")
+    out.add(
+        f"Internal ALB capacity, estimate ({LB_CAPACITY_UNITS} LCU assumed)",
+        capacity,
+        "LCU-h",
+        "alb_lcu_hour",
     )
-    yield Line(
-        f"S3 storage of the HBase data, estimate ({HBASE_DATA_GB} GB assumed)",
-        HBASE_DATA_GB,
-        "GB-month",
-        prices.unit("s3_standard_gb_month"),
-    )
+    if config.collector_allowed_cidrs or config.collector_allowed_security_group_ids:
+        out.add("Collector NLB (1)", HOURS, "h", "nlb_hour")
+        label = f"Collector NLB capacity, estimate ({LB_CAPACITY_UNITS} NLCU assumed)"
+        out.add(label, capacity, "NLCU-h", "nlb_lcu_hour")
+
+
+def storage(out: Lines, config: PlatformConfig) -> None:
+    label = f"EFS agent volume, estimate ({AGENT_VOLUME_GB} GB assumed)"
+    out.add(label, AGENT_VOLUME_GB, "GB-month", "efs_standard_gb_month")
+    if config.hbase_mode == "embedded" and config.hbase_storage == "efs":
+        label = f"EFS HBase data, estimate ({HBASE_DATA_GB} GB assumed)"
+        out.add(label, HBASE_DATA_GB, "GB-month", "efs_standard_gb_month")
+        label = (
+            f"AWS Backup of the HBase data, estimate ({HBASE_DATA_GB} GB warm assumed, daily, "
+            f"kept {config.backup_retention_days} days)"
+        )
+        out.add(label, HBASE_DATA_GB, "GB-month", "backup_efs_warm_gb_month")
+    out.add("Secrets Manager secret (web admin password)", 1, "secret-month", "secret_month")
+
+
+def observability(out: Lines, config: PlatformConfig, running: list[Service]) -> None:
+    alarms = alarm_count(config)
+    out.add(f"CloudWatch alarms ({alarms})", alarms, "alarm-month", "cw_alarm_month")
+    out.add(f"CloudWatch dashboard ({DASHBOARDS})", DASHBOARDS, "dashboard-month", "cw_dashboard_month")
+    flows = config.vpc_id is None  # flow logs only on a VPC the stack creates
+    ingest = sum(s.tasks for s in running) * LOG_GB_PER_TASK + (FLOW_LOG_GB if flows else 0)
+    flow = f" + {FLOW_LOG_GB} GB of VPC flow logs" if flows else ""
+    label = f"CloudWatch Logs ingestion, estimate ({LOG_GB_PER_TASK} GB per task{flow} assumed)"
+    out.add(label, ingest, "GB", "logs_ingest_gb")
+    stored = (ingest * config.log_retention_days / 30).quantize(CENT)  # steady state, 30-day months
+    label = f"CloudWatch Logs storage, estimate (kept log_retention_days={config.log_retention_days})"
+    out.add(label, stored, "GB-month", "logs_storage_gb_month")
+    if config.container_insights != "disabled":
+        metrics = INSIGHTS_METRICS_CLUSTER + INSIGHTS_METRICS_SERVICE * len(running)
+        label = (
+            f"Container Insights ({config.container_insights}), estimate ({metrics} custom metrics assumed)"
+        )
+        out.add(label, metrics, "metric-month", "cw_metric_month")
+        out.bill.assumptions.append(
+            f"Container Insights: {INSIGHTS_METRICS_CLUSTER} metrics per cluster + {INSIGHTS_METRICS_SERVICE} "
+            "per service, billed as custom metrics (enhanced observability is billed per observation: "
+            "not modelled beyond that)"
+        )
 
 
 def estimate(config: PlatformConfig, prices: PriceSource, *, header: list[str]) -> Bill:
     """Every line of the monthly bill for ``config`` (see the module docstring)."""
     bill = Bill(header=header)
-    add = bill.lines.append
-    running = services(config)
-    for service in running:
-        bill.lines.extend(fargate_lines(config, service, prices))
-    if config.hbase_mode != "embedded" and config.collector_max_count > config.collector_min_count:
-        extra = Service(
-            "collectors",
-            config.collector_max_count - config.collector_min_count,
-            config.collector_cpu,
-            config.collector_memory_mib,
-        )
-        more = [line.usd for line in fargate_lines(config, extra, prices)]
-        amount = (
-            f"up to ${sum(more, Decimal(0)):,.2f}/month more" if None not in more else "more (not priced)"
-        )
-        bill.notes.append(
-            f"  collectors scale on CPU up to collector_max_count={config.collector_max_count}: {amount}, not in the total"
-        )
-    if config.hbase_mode == "emr":
-        bill.lines.extend(emr_lines(config, prices))
-    if config.vpc_id is None:
-        nat = config.nat_gateways
-        add(Line(f"NAT gateways ({nat})", nat * HOURS, "h", prices.unit("nat_gateway_hour")))
-        add(
-            Line(
-                f"Public IPv4 addresses of the NAT gateways ({nat})",
-                nat * HOURS,
-                "h",
-                prices.unit("public_ipv4_hour"),
-            )
-        )
-        bill.assumptions.append(
-            "NAT data processing (per GB) is extra; image layers use the free S3 gateway endpoint"
-        )
-    else:
-        bill.notes.append(f"  NAT gateways: none created (vpc_id={config.vpc_id}: egress is that VPC's own)")
-    add(Line("Internal ALB (1)", HOURS, "h", prices.unit("alb_hour")))
-    add(
-        Line(
-            f"Internal ALB capacity, estimate ({LB_CAPACITY_UNITS} LCU assumed)",
-            LB_CAPACITY_UNITS * HOURS,
-            "LCU-h",
-            prices.unit("alb_lcu_hour"),
-        )
-    )
-    if config.collector_allowed_cidrs or config.collector_allowed_security_group_ids:
-        add(Line("Collector NLB (1)", HOURS, "h", prices.unit("nlb_hour")))
-        add(
-            Line(
-                f"Collector NLB capacity, estimate ({LB_CAPACITY_UNITS} NLCU assumed)",
-                LB_CAPACITY_UNITS * HOURS,
-                "NLCU-h",
-                prices.unit("nlb_lcu_hour"),
-            )
-        )
-    add(
-        Line(
-            f"EFS agent volume, estimate ({AGENT_VOLUME_GB} GB assumed)",
-            AGENT_VOLUME_GB,
-            "GB-month",
-            prices.unit("efs_standard_gb_month"),
-        )
-    )
-    if config.hbase_mode == "embedded" and config.hbase_storage == "efs":
-        add(
-            Line(
-                f"EFS HBase data, estimate ({HBASE_DATA_GB} GB assumed)",
-                HBASE_DATA_GB,
-                "GB-month",
-                prices.unit("efs_standard_gb_month"),
-            )
-        )
-        add(
-            Line(
-                f"AWS Backup of the HBase data, estimate ({HBASE_DATA_GB} GB warm assumed, daily, kept {config.backup_retention_days} days)",
-                HBASE_DATA_GB,
-                "GB-month",
-                prices.unit("backup_efs_warm_gb_month"),
-            )
-        )
-    add(
-        Line(
-            "Secrets Manager secret (web admin password)",
-            Decimal(1),
-            "secret-month",
-            prices.unit("secret_month"),
-        )
-    )
-    alarms = alarm_count(config)
-    add(Line(f"CloudWatch alarms ({alarms})", Decimal(alarms), "alarm-month", prices.unit("cw_alarm_month")))
-    add(
-        Line(
-            f"CloudWatch dashboard ({DASHBOARDS})",
-            Decimal(DASHBOARDS),
-            "dashboard-month",
-            prices.unit("cw_dashboard_month"),
-        )
-    )
-    tasks = sum(service.tasks for service in running)
-    ingest = tasks * LOG_GB_PER_TASK + (FLOW_LOG_GB if config.vpc_id is None else 0)
-    flow = f" + {FLOW_LOG_GB} GB of VPC flow logs" if config.vpc_id is None else ""
-    add(
-        Line(
-            f"CloudWatch Logs ingestion, estimate ({LOG_GB_PER_TASK} GB per task{flow} assumed)",
-            ingest,
-            "GB",
-            prices.unit("logs_ingest_gb"),
-        )
-    )
-    stored = (ingest * config.log_retention_days / 30).quantize(CENT)
-    add(
-        Line(
-            f"CloudWatch Logs storage, estimate (kept log_retention_days={config.log_retention_days})",
-            stored,
-            "GB-month",
-            prices.unit("logs_storage_gb_month"),
-        )
-    )
-    if config.container_insights != "disabled":
-        metrics = INSIGHTS_METRICS_CLUSTER + INSIGHTS_METRICS_SERVICE * len(running)
-        add(
-            Line(
-                f"Container Insights ({config.container_insights}), estimate ({metrics} custom metrics assumed)",
-                Decimal(metrics),
-                "metric-month",
-                prices.unit("cw_metric_month"),
-            )
-        )
-        bill.assumptions.append(
-            f"Container Insights: {INSIGHTS_METRICS_CLUSTER} metrics per cluster + {INSIGHTS_METRICS_SERVICE} per service, "
-            "billed as custom metrics (enhanced observability is billed per observation: not modelled beyond that)"
-        )
+    out = Lines(prices, bill)
+    running = compute(out, config)
+    network(out, config)
+    storage(out, config)
+    observability(out, config, running)
     bill.assumptions.append(
-        f"{HOURS} h a month; usage-driven lines are estimates ({LB_CAPACITY_UNITS} LCU, logs, metrics, stored data); "
-        "data transfer, NAT data processing and requests are not counted; the bootstrap task runs minutes per deploy"
+        f"{HOURS} h a month; usage-driven lines are estimates; data transfer, NAT data processing and "
+        "requests are not counted; the table bootstrap task runs minutes per deploy"
     )
     return bill
 
@@ -340,37 +285,6 @@ def resolve_region(config: PlatformConfig, *, profile: str | None) -> tuple[str,
     if cli_region:
         return region, "AWS CLI configuration"
     return region, "fallback" if region == FALLBACK_REGION else "certificate_arn"
-
-
-def price_source(
-    source: str, region: str, *, profile: str | None, table: Path = TABLE_FILE
-) -> tuple[PriceSource, str | None]:
-    """The prices to use and, in ``auto`` mode, why the table was chosen (``None`` otherwise)."""
-    if source == "table":
-        return TablePrices(region, table), None
-    try:
-        session = base_session(profile=profile)
-        credentials = session.get_credentials()
-    except (ScriptError, botocore.exceptions.BotoCoreError) as error:  # e.g. a profile that does not exist
-        if source == "api":
-            raise ScriptError(f"--source api: {one_line(error)}") from None
-        return TablePrices(region, table), f"the AWS credentials cannot be loaded ({one_line(error)})"
-    if credentials is None:
-        if source == "api":
-            raise ScriptError(f"--source api needs AWS credentials: {NO_CREDENTIALS}")
-        return TablePrices(region, table), "no AWS credentials"
-    try:
-        fallback: PriceSource | None = TablePrices(region, table)
-    except ScriptError:
-        fallback = None  # a region the table does not know: the API alone prices it
-    api = ApiPrices(session, region, fallback=fallback)
-    try:
-        api.unit("fargate_arm_vcpu_hour")  # proves the credentials and the endpoint once
-    except PriceListError as error:
-        if source == "api":
-            raise
-        return TablePrices(region, table), str(error)
-    return api, None
 
 
 def report(
