@@ -546,3 +546,21 @@ def test_a_denied_price_list_falls_back_to_the_table_and_says_why(tmp_path: Path
 )
 def test_make_deploy_names_the_topology(overrides: dict[str, str], line: str) -> None:
     assert topology(load_config(overrides)) == line
+
+
+def test_the_preflight_prints_the_topology_before_its_checks(tmp_path: Path) -> None:
+    """`diff` runs the same first checks as `deploy` without probing downloads or Docker."""
+    result = subprocess.run(
+        [sys.executable, "scripts/preflight.py", "diff", "-c", "hbase_mode=emr"],
+        cwd=REPO_ROOT,
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1  # no region, no credentials here
+    assert result.stdout.splitlines()[0] == (
+        "preflight: topology emr: EMR HBase cluster (m7g.xlarge primary + m7g.xlarge x 2 core, emr-7.13.0, "
+        "data on S3) + 2-6 collectors (2 vCPU / 4 GiB, autoscaled on 60% CPU) + 1 web"
+    )
