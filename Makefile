@@ -15,7 +15,7 @@ CDK_ARGS ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup synth bootstrap deploy diff destroy push-image pin-checksums test test-unit test-integration lint format bench provision-test-host clean
+.PHONY: help setup synth bootstrap deploy diff destroy cost status push-image pin-checksums test test-unit test-integration lint format bench provision-test-host clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -39,8 +39,9 @@ synth: setup ## Synthesize CloudFormation into cdk.out (offline, no AWS account 
 bootstrap: setup ## cdk bootstrap aws://ACCOUNT/REGION of your credentials (make deploy does it when needed)
 	$(PY) scripts/preflight.py bootstrap $(CDK_ARGS)
 
-deploy: setup ## Everything, first run included: checks, bootstrap, checksum pinning, deploy, wait, next steps
+deploy: setup ## Everything, first run included: checks, bootstrap, checksum pinning, cost, deploy, wait, next steps
 	$(PY) scripts/preflight.py deploy $(CDK_ARGS)
+	$(PY) scripts/cost.py --source table $(CDK_ARGS) || echo "cost: no estimate (see the line above); deploying anyway"
 	$(CDK) deploy --require-approval never $(CDK_ARGS)
 	$(PY) scripts/post_deploy.py $(CDK_ARGS)
 
@@ -51,6 +52,12 @@ diff: setup ## Show what a deploy would change (needs AWS credentials)
 destroy: setup ## Delete the stack (EFS and the access-log bucket are retained)
 	$(PY) scripts/preflight.py destroy $(CDK_ARGS)
 	$(CDK) destroy --force $(CDK_ARGS)
+
+cost: setup ## Monthly list price of the configured deployment, line by line (offline table, or ARGS="--source api")
+	$(PY) scripts/cost.py $(ARGS) $(CDK_ARGS)
+
+status: setup ## Stack, services, rollouts, target health, agent bundle, alarms on one screen; exit 1 when unhealthy
+	$(PY) scripts/status.py $(CDK_ARGS)
 
 push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (see --help via ARGS=--help)
 	$(PY) scripts/push_image.py $(ARGS)

@@ -22,6 +22,9 @@ on stderr, a non-zero exit, no traceback (:mod:`scripts.ops.errors`).
 * :mod:`~scripts.ops.service`  waiting for the ECS service to be stable, with progress
 * :mod:`~scripts.ops.deployed` the stack's outputs and the next steps printed after a deploy
 * :mod:`~scripts.ops.push`     the ``make push-image`` flow
+* :mod:`~scripts.ops.cost`     ``make cost``: the monthly bill from the settings and unit prices
+* :mod:`~scripts.ops.prices`   unit prices: the shipped table, the Price List API, and which to use
+* :mod:`~scripts.ops.status`   ``make status``: the deployed stack on one screen, healthy or why not
 
 Never use the boto3 ``pinpoint`` client: that is Amazon Pinpoint, an unrelated service.
 """

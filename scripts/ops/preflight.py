@@ -102,6 +102,9 @@ def check(request: Request, out: Reporter) -> tuple[Findings, PlatformConfig | N
         for line in str(error).splitlines():
             findings.add(line, EXIT_USAGE)
 
+    if config is not None and request.action in ("deploy", "diff"):
+        say(f"topology {topology(config)}")
+
     aws = check_aws(profile=cdk_profile(request.cdk_args), region=config.region if config else None)
     for problem in aws.problems:
         findings.add(problem)
@@ -119,6 +122,34 @@ def check(request: Request, out: Reporter) -> tuple[Findings, PlatformConfig | N
             _check_engine(findings, config)
         _check_downloads(findings, request, config, out)
     return findings, config
+
+
+def topology(config: PlatformConfig) -> str:
+    """One line naming what ``hbase_mode`` deploys, with the sizes that matter."""
+    scaled = (
+        f"{config.collector_min_count}-{config.collector_max_count} collectors "
+        f"({config.collector_cpu / 1024:g} vCPU / {config.collector_memory_mib / 1024:g} GiB, autoscaled on "
+        f"{config.collector_target_cpu_percent}% CPU) + {config.web_count} web"
+    )
+    if config.hbase_mode == "emr":
+        return (
+            f"emr: EMR HBase cluster ({config.emr_primary_instance_type} primary + {config.emr_core_instance_type} "
+            f"x {config.emr_core_instance_count} core, {config.emr_release_label}, data on S3) + {scaled}"
+        )
+    if config.hbase_mode == "external":
+        return (
+            f"external: your HBase at {','.join(config.hbase_zookeeper_quorum)} (znode "
+            f"{config.hbase_znode_parent}) + {scaled}"
+        )
+    data = (
+        "on EFS, kept"
+        if config.hbase_storage == "efs"
+        else "on the task's ephemeral storage, lost with the task"
+    )
+    return (
+        f"embedded: one all-in-one task (HBase + collector + web, {config.cpu / 1024:g} vCPU / "
+        f"{config.memory_mib / 1024:g} GiB, {config.ephemeral_storage_gib} GiB ephemeral storage; HBase data {data})"
+    )
 
 
 def _check_bootstrap(

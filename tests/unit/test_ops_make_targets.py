@@ -20,12 +20,14 @@ def dry_run(target: str) -> list[str]:
     return [line for line in result.stdout.splitlines() if "scripts/" in line or "/cdk " in line]
 
 
-def test_deploy_is_preflight_then_cdk_deploy_then_the_wait_and_next_steps() -> None:
+def test_deploy_is_preflight_then_cost_then_cdk_deploy_then_the_wait_and_next_steps() -> None:
     lines = dry_run("deploy")
-    assert len(lines) == 3, lines
+    assert len(lines) == 4, lines
     assert lines[0].endswith("scripts/preflight.py deploy -c config=prod")
-    assert "/cdk deploy --require-approval never -c config=prod" in lines[1]
-    assert lines[2].endswith("scripts/post_deploy.py -c config=prod")
+    # The offline estimate never stops a deploy (an unknown region only skips it).
+    assert "scripts/cost.py --source table -c config=prod || echo" in lines[1]
+    assert "/cdk deploy --require-approval never -c config=prod" in lines[2]
+    assert lines[3].endswith("scripts/post_deploy.py -c config=prod")
 
 
 def test_bootstrap_runs_the_preflight_which_runs_the_pinned_cli() -> None:
