@@ -245,7 +245,7 @@ class Monitoring(Construct):
             threshold=threshold,
             periods=STORAGE_PERIODS,
             description=f"The ephemeral storage of {service.service_name}'s tasks is more than {threshold} % "
-            "full; HBase stops writing when it is full (README \"Alarms and dashboard\").",
+            'full; HBase stops writing when it is full (README "Alarms and dashboard").',
         )
 
     def watch_target_group(
