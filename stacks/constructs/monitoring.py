@@ -41,6 +41,8 @@ CONTAINER_INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
 # Metrics this project derives from logs (metric filters); the name carries the name_prefix.
 CUSTOM_NAMESPACE = "PinpointOnFargate"
 
+# The settings say "above" / "fuller than": the threshold itself does not alarm.
+ABOVE = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
 # No RUNNING task for this many consecutive minutes. A replacement (stop of at most 120 s, image
@@ -149,6 +151,7 @@ class Monitoring(Construct):
                 # percentage of the task definition's CPU the service's tasks use.
                 service.metric_cpu_utilization(statistic="Average", period=FIVE_MINUTES),
                 threshold=self._config.alarm_cpu_percent,
+                comparison=ABOVE,
                 periods=UTILIZATION_PERIODS,
                 description=f"Tasks of {service.service_name} used more than {self._config.alarm_cpu_percent} % "
                 "of their CPU for 15 minutes.",
@@ -159,6 +162,7 @@ class Monitoring(Construct):
                 self._name(label, "memory-high"),
                 service.metric_memory_utilization(statistic="Average", period=FIVE_MINUTES),
                 threshold=self._config.alarm_memory_percent,
+                comparison=ABOVE,
                 periods=UTILIZATION_PERIODS,
                 description=f"Tasks of {service.service_name} used more than "
                 f"{self._config.alarm_memory_percent} % of their memory for 15 minutes; near 100 % ECS "
@@ -244,6 +248,7 @@ class Monitoring(Construct):
             used,
             threshold=threshold,
             periods=STORAGE_PERIODS,
+            comparison=ABOVE,
             description=f"The ephemeral storage of {service.service_name}'s tasks is more than {threshold} % "
             'full; HBase stops writing when it is full (README "Alarms and dashboard").',
         )

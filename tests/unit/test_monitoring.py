@@ -195,7 +195,7 @@ def test_cpu_and_memory_alarms_use_the_service_utilization_and_the_threshold_set
         }
     }
     assert props["Threshold"] == setting(overrides, setting_name)
-    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
     assert props["TreatMissingData"] == "notBreaching"
     assert props["EvaluationPeriods"] == UTILIZATION_PERIODS
 
@@ -217,7 +217,7 @@ def test_ephemeral_storage_alarm_is_the_used_share_of_the_reserved_storage(varia
             "Period": 300,
         }
     assert props["Threshold"] == setting(overrides, "alarm_ephemeral_storage_percent")
-    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
     assert props["TreatMissingData"] == "notBreaching"
     assert props["EvaluationPeriods"] == STORAGE_PERIODS
 
