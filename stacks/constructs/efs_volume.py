@@ -20,6 +20,7 @@ below has no Allow at all, so anonymous clients get nothing), grants are identit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -99,8 +100,7 @@ class EncryptedVolume(Construct):
             if not automatic_backups:
                 # Stated, not omitted: removing the property from a file system that had it
                 # ENABLED (earlier versions) would leave EFS's backup plan running.
-                resource = file_system.node.default_child
-                assert isinstance(resource, efs.CfnFileSystem)
+                resource = cast(efs.CfnFileSystem, file_system.node.default_child)
                 resource.backup_policy = efs.CfnFileSystem.BackupPolicyProperty(status="DISABLED")
             self.mount_targets.add(file_system.mount_targets_available)
             self.file_system: efs.IFileSystem = file_system

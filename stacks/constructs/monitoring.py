@@ -11,7 +11,8 @@ Missing data, decided per signal:
 * "no running task" treats missing data as BREACHING. ECS and Container Insights publish
   nothing for a service without RUNNING tasks ("If a cluster, service, or other resource has no
   running tasks, no metrics will be reported", ECS developer guide, "Amazon ECS CloudWatch
-  metrics"), so a stopped service shows up as missing data, which must alarm.
+  metrics"; the same for Container Insights, "Monitor Amazon ECS containers using Container
+  Insights"), so a stopped service shows up as missing data, which must alarm.
 * every other alarm treats missing data as NOT_BREACHING: no task means no CPU, memory or disk
   figures (the alarm above fires instead); ALB and Lambda publish their counts only when there
   were requests or invocations, and no traffic is not an error.
