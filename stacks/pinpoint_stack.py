@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Environment, Stack
+from aws_cdk import CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
@@ -15,9 +15,11 @@ from stacks.constructs.agent_distribution import (
     apm_opts,
 )
 from stacks.constructs.agent_volume import AgentVolume
+from stacks.constructs.backup import HBaseBackup
 from stacks.constructs.cluster import PinpointCluster
 from stacks.constructs.collector_load_balancer import CollectorLoadBalancer
 from stacks.constructs.load_balancer import WebLoadBalancer
+from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network
 from stacks.constructs.pinpoint_service import PinpointService
 from stacks.constructs.sample_app_service import SampleAppService
@@ -103,6 +105,26 @@ class PinpointStack(Stack):
             # a client created in the same deploy must start after the collector's service.
             self.sample_app.service.node.add_dependency(pinpoint.service)
 
+        # Operations: alarms to one topic and a dashboard; daily backups of HBase data on EFS.
+        self.monitoring = Monitoring(self, "Monitoring", config=config)
+        self.monitoring.watch_service(pinpoint.service)
+        self.monitoring.watch_target_group(
+            web.target_group,
+            web.load_balancer,
+            label="web",
+            grace=Duration.seconds(config.health_check_grace_seconds),
+        )
+        self.monitoring.watch_function(
+            agent_distribution.function,
+            label="agent-distribution",
+            log_group=agent_distribution.function.log_group,
+        )
+        self.hbase_backup: HBaseBackup | None = None
+        if pinpoint.hbase_volume is not None:
+            self.hbase_backup = HBaseBackup(
+                self, "HBaseBackup", config=config, file_system=pinpoint.hbase_volume.file_system
+            )
+
         self.network, self.cluster, self.pinpoint, self.web, self.agent_volume = (
             network,
             cluster,
@@ -151,6 +173,9 @@ class PinpointStack(Stack):
                 self.application_security_group.security_group_id,
                 "Attach to app services: collector + EFS access",
             ),
+            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic every alarm notifies"),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            "WebTargetGroupArn": (self.web.target_group.target_group_arn, "ALB target group of Pinpoint web"),
         }
         if self.collector_nlb is not None:
             outputs["CollectorNlbDnsName"] = (

@@ -1,7 +1,7 @@
 """An encrypted EFS file system exposed through exactly one access point.
 
 The shared shape of the agent volume and the (optional) HBase data volume: encrypted at rest,
-automatic backups, retained on stack deletion, mount targets one per AZ, NFS open only to what
+retained on stack deletion, mount targets one per AZ, NFS open only to what
 calls :meth:`EncryptedVolume.allow_mount_from`, and clients that mount with TLS and IAM
 authorization through the access point, which pins the directory and the POSIX identity they
 act as.
@@ -20,6 +20,7 @@ below has no Allow at all, so anonymous clients get nothing), grants are identit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
@@ -50,6 +51,9 @@ class EncryptedVolume(Construct):
     ``subnets`` must select at most one subnet per AZ (Network.one_per_az): EFS allows one mount
     target per AZ, and a second fails the deploy with MountTargetConflict.
 
+    ``automatic_backups`` turns on EFS automatic backups (EFS's own daily AWS Backup plan, 35 days)
+    for a file system this stack creates; off for a volume another backup plan covers (backup.py).
+
     ``existing_file_system_id`` mounts a file system this stack does not own (e.g. one a destroyed
     stack retained): its mount targets and access point went with that stack (separate
     resources), so they are created here; its file system policy is left as it is.
@@ -64,6 +68,7 @@ class EncryptedVolume(Construct):
         subnets: ec2.SubnetSelection,
         access_point: AccessPointSpec,
         purpose: str,
+        automatic_backups: bool = False,
         existing_file_system_id: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -84,7 +89,7 @@ class EncryptedVolume(Construct):
                 vpc_subnets=subnets,
                 security_group=self.security_group,
                 encrypted=True,
-                enable_automatic_backups=True,
+                enable_automatic_backups=automatic_backups,
                 performance_mode=efs.PerformanceMode.GENERAL_PURPOSE,
                 throughput_mode=efs.ThroughputMode.ELASTIC,
                 removal_policy=RemovalPolicy.RETAIN,
@@ -92,6 +97,11 @@ class EncryptedVolume(Construct):
                 # ClientRootAccess (module docstring); restrict_to() writes the policy.
                 allow_anonymous_access=True,
             )
+            if not automatic_backups:
+                # Stated, not omitted: removing the property from a file system that had it
+                # ENABLED (earlier versions) would leave EFS's backup plan running.
+                resource = cast(efs.CfnFileSystem, file_system.node.default_child)
+                resource.backup_policy = efs.CfnFileSystem.BackupPolicyProperty(status="DISABLED")
             self.mount_targets.add(file_system.mount_targets_available)
             self.file_system: efs.IFileSystem = file_system
         else:

@@ -15,7 +15,7 @@ from stacks.nag import acknowledge
 
 
 class WebLoadBalancer(Construct):
-    """Exposes ``load_balancer``, ``security_group`` and ``url``.
+    """Exposes ``load_balancer``, ``target_group``, ``security_group`` and ``url``.
 
     Listeners are created with ``open=False``: CDK's default would add 0.0.0.0/0 ingress.
     Only the configured CIDRs (default: the VPC's own) and security groups may connect.
@@ -58,7 +58,7 @@ class WebLoadBalancer(Construct):
             "would need a second bucket with the same finding.",
         )
 
-        target_group = elbv2.ApplicationTargetGroup(
+        self.target_group = target_group = elbv2.ApplicationTargetGroup(
             self,
             "WebTargets",
             vpc=vpc,

@@ -31,7 +31,7 @@ ISOLATED_CONFIG_DIR = Path(__file__).with_name("no-settings-files")
 assert not ISOLATED_CONFIG_DIR.exists()
 
 # Named override sets: every test that needs a non-default setting picks one, so the unit tier
-# synthesizes six apps in all, each once per run however many xdist workers ask (see _synth).
+# synthesizes seven apps in all, each once per run however many xdist workers ask (see _synth).
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 CUSTOMIZED = {
     "log_retention_days": 90,
@@ -53,6 +53,18 @@ HTTPS_FROM_ECR = {
     "image_tag": "abc1234",
 }
 SAMPLE_APP = {"sample_app_enabled": True, "agent_sha512": "ab" * 64}
+# Operations settings away from their defaults (alarm names, thresholds, the e-mail subscription,
+# enhanced Container Insights) and HBase on a new EFS with a longer backup retention.
+OPERATIONS = {
+    "name_prefix": "apm",
+    "alarm_email": "ops@example.com",
+    "alarm_cpu_percent": 70,
+    "alarm_memory_percent": 75,
+    "alarm_ephemeral_storage_percent": 60,
+    "container_insights": "enhanced",
+    "hbase_storage": "efs",
+    "backup_retention_days": 90,
+}
 
 # A cached Vpc.from_lookup answer (the CLI stores it in cdk.context.json), shaped like a hand-made
 # VPC: two private subnets in eu-west-1a, one in eu-west-1b, and an isolated group with VPC
