@@ -8,6 +8,7 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
 from stacks.config import PlatformConfig
+from stacks.nag import acknowledge
 
 _INSIGHTS = {
     "enabled": ecs.ContainerInsights.ENABLED,
@@ -32,6 +33,13 @@ class PinpointCluster(Construct):
             cluster_name=config.name_prefix,
             container_insights_v2=_INSIGHTS[config.container_insights],
         )
+        if config.container_insights == "disabled":
+            acknowledge(
+                self.cluster,
+                "AwsSolutions::AwsSolutions-ECS4",
+                "Container Insights is off because the settings say container_insights=disabled (a cost "
+                "choice); the stack then drops the ephemeral-storage alarm and synth warns about it.",
+            )
         self.namespace: servicediscovery.INamespace = self.cluster.add_default_cloud_map_namespace(
             name=config.namespace_name,
             type=servicediscovery.NamespaceType.HTTP,

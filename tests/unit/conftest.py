@@ -46,6 +46,7 @@ CUSTOMIZED = {
     "hbase_storage": "efs",
 }
 HTTPS_FROM_ECR = {
+    "container_insights": "disabled",
     "certificate_arn": CERTIFICATE_ARN,
     "web_allowed_cidrs": "10.9.0.0/16",
     "image_source": "ecr",
