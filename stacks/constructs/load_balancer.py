@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import PlatformConfig
-from stacks.constructs.pinpoint_service import CONTAINER_NAME
+from stacks.constructs.fargate import CONTAINER_NAME
 from stacks.nag import acknowledge
 
 
