@@ -236,6 +236,19 @@ def collector_service_connect(
     )
 
 
+def selected_subnets(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[ec2.ISubnet]:
+    """The subnets a selection names (a one-off task's placement, a single-subnet cluster's)."""
+    # jsii passes a struct's fields as keyword arguments only.
+    return vpc.select_subnets(
+        subnets=selection.subnets,
+        subnet_type=selection.subnet_type,
+        subnet_group_name=selection.subnet_group_name,
+        subnet_filters=selection.subnet_filters,
+        one_per_az=selection.one_per_az,
+        availability_zones=selection.availability_zones,
+    ).subnets
+
+
 def task_security_group(scope: Construct, *, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:
     """A task's group: no ingress yet, egress only HTTPS (image pulls from ECR and S3, CloudWatch
     Logs, Secrets Manager and the ECS/Service Connect agents)."""

@@ -1,0 +1,125 @@
+"""The distributed topology's collectors: N stateless ARM64 Fargate tasks of the image's
+``collector`` role, registered in Service Connect exactly as the all-in-one is.
+
+Agents see no difference: the same client DNS name (``collector_dns_name``) on the same three
+ports, the same port and discovery names, plain TCP with the same idle timeout. The collectors
+keep nothing locally (HBase is elsewhere), so they get Fargate's default disk instead of 200 GiB,
+rolling deploys (min 100 % / max 200 %) with the circuit breaker, and CPU target tracking between
+``collector_min_count`` and ``collector_max_count``.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_servicediscovery as servicediscovery
+from constructs import Construct, IDependable
+
+from stacks.config import PlatformConfig
+from stacks.constructs.emr_hbase import HBaseEndpoint
+from stacks.constructs.fargate import (
+    acknowledge_pinpoint_task,
+    add_pinpoint_container,
+    collector_port_environment,
+    collector_port_mappings,
+    collector_service_connect,
+    hbase_client_environment,
+    pinpoint_task_definition,
+    task_security_group,
+)
+
+ROLE = "collector"
+# Scale out quickly on a traffic burst, in slowly: agents reconnect to other tasks when one goes.
+SCALE_OUT_COOLDOWN = Duration.seconds(60)
+SCALE_IN_COOLDOWN = Duration.seconds(300)
+
+
+def collector_environment(config: PlatformConfig, hbase: HBaseEndpoint) -> dict[str, str]:
+    return {
+        **hbase_client_environment(
+            config,
+            role=ROLE,
+            zookeeper_quorum=hbase.zookeeper_quorum,
+            znode_parent=hbase.znode_parent,
+            memory_mib=config.collector_memory_mib,
+        ),
+        **collector_port_environment(config),
+    }
+
+
+class CollectorService(Construct):
+    """Exposes ``service``, ``task_definition``, ``container``, ``security_group`` and
+    ``scaling`` (the service's scalable task count)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PlatformConfig,
+        cluster: ecs.ICluster,
+        namespace: servicediscovery.INamespace,
+        subnets: ec2.SubnetSelection,
+        hbase: HBaseEndpoint,
+        tables: IDependable,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.collector_ports = config.collector_ports
+        self.task_definition = pinpoint_task_definition(
+            self, config=config, cpu=config.collector_cpu, memory_mib=config.collector_memory_mib
+        )
+        self.container = add_pinpoint_container(
+            self,
+            self.task_definition,
+            config=config,
+            environment=collector_environment(config, hbase),
+            port_mappings=collector_port_mappings(config),
+        )
+        self.security_group = task_security_group(
+            self, vpc=cluster.vpc, description="Pinpoint collector tasks: gRPC from agents, HBase client"
+        )
+        hbase.allow_client(self.security_group, "Pinpoint collector")
+
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            service_name=f"{config.name_prefix}-collector",
+            desired_count=config.collector_min_count,
+            # Stateless: a rolling deploy starts the new tasks before it stops the old ones.
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            health_check_grace_period=Duration.seconds(config.health_check_grace_seconds),
+            assign_public_ip=False,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            service_connect_configuration=collector_service_connect(
+                self, config=config, task_definition=self.task_definition, namespace=namespace
+            ),
+        )
+        # The collectors write to tables the bootstrap creates first.
+        self.service.node.add_dependency(tables)
+
+        self.scaling = self.service.auto_scale_task_count(
+            min_capacity=config.collector_min_count, max_capacity=config.collector_max_count
+        )
+        self.scaling.scale_on_cpu_utilization(
+            "Cpu",
+            target_utilization_percent=config.collector_target_cpu_percent,
+            scale_out_cooldown=SCALE_OUT_COOLDOWN,
+            scale_in_cooldown=SCALE_IN_COOLDOWN,
+        )
+
+        acknowledge_pinpoint_task(
+            self.task_definition,
+            "The environment holds the role, the HBase endpoint, ports, the memory size and the boot "
+            "budget; the collector needs no secret.",
+        )
+
+    def allow_collector_from(self, peer: ec2.IPeer, description: str) -> None:
+        """Open the three collector gRPC ports (and nothing else) to ``peer``."""
+        for port in self.collector_ports:
+            self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), description)
