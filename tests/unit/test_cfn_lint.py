@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.conftest import CHOSEN_SUBNETS, CUSTOMIZED, EXISTING_VPC, HTTPS_FROM_ECR, SAMPLE_APP, synth
+from tests.unit.conftest import (
+    CHOSEN_SUBNETS,
+    CUSTOMIZED,
+    EMR,
+    EXISTING_VPC,
+    EXTERNAL,
+    HTTPS_FROM_ECR,
+    SAMPLE_APP,
+    synth,
+)
 
 VARIANTS = {
     "default": {},
@@ -18,6 +27,8 @@ VARIANTS = {
     "sample-app": SAMPLE_APP,
     "existing-vpc-retained-hbase": EXISTING_VPC,
     "chosen-subnets": CHOSEN_SUBNETS,
+    "emr-hbase-nlb": EMR,
+    "external-hbase-sample-app": EXTERNAL,
 }
 
 
