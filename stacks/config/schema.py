@@ -622,7 +622,6 @@ class PlatformConfig(BaseModel):
                 self.hbase_znode_parent,
                 "allowed: /hbase with hbase_mode=emr (EMR's HBase uses the default parent)",
             )
-        self._check_emr_encryption()
         if self.hbase_mode != "embedded" and self.hbase_storage != "ephemeral":
             raise SettingError(
                 "hbase_storage",
@@ -635,6 +634,7 @@ class PlatformConfig(BaseModel):
                 self.collector_max_count,
                 f"allowed: at least collector_min_count ({self.collector_min_count})",
             )
+        self._check_emr_encryption()
 
     def _check_emr_encryption(self) -> None:
         """EMR's in-transit encryption needs certificates the user provides (PEM zip in S3):
