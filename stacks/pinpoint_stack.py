@@ -24,8 +24,8 @@ from stacks.constructs.agent_volume import AgentVolume
 from stacks.constructs.cluster import PinpointCluster
 from stacks.constructs.collector_load_balancer import CollectorLoadBalancer
 from stacks.constructs.collector_service import CollectorService
-from stacks.constructs.emr_hbase import EmrHBase, ExternalHBase, HBaseEndpoint
-from stacks.constructs.fargate import selected_subnets
+from stacks.constructs.emr_hbase import EmrHBase, ExternalHBase
+from stacks.constructs.fargate import HBaseEndpoint, selected_subnets
 from stacks.constructs.load_balancer import WebLoadBalancer
 from stacks.constructs.network import Network
 from stacks.constructs.pinpoint_service import PinpointService

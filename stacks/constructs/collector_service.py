@@ -17,35 +17,20 @@ from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct, IDependable
 
 from stacks.config import PlatformConfig
-from stacks.constructs.emr_hbase import HBaseEndpoint
 from stacks.constructs.fargate import (
+    HBaseEndpoint,
     acknowledge_pinpoint_task,
-    add_pinpoint_container,
     collector_port_environment,
     collector_port_mappings,
     collector_service_connect,
-    hbase_client_environment,
-    pinpoint_task_definition,
-    task_security_group,
+    hbase_client_task,
+    rolling_service,
 )
 
 ROLE = "collector"
 # Scale out quickly on a traffic burst, in slowly: agents reconnect to other tasks when one goes.
 SCALE_OUT_COOLDOWN = Duration.seconds(60)
 SCALE_IN_COOLDOWN = Duration.seconds(300)
-
-
-def collector_environment(config: PlatformConfig, hbase: HBaseEndpoint) -> dict[str, str]:
-    return {
-        **hbase_client_environment(
-            config,
-            role=ROLE,
-            zookeeper_quorum=hbase.zookeeper_quorum,
-            znode_parent=hbase.znode_parent,
-            memory_mib=config.collector_memory_mib,
-        ),
-        **collector_port_environment(config),
-    }
 
 
 class CollectorService(Construct):
@@ -66,42 +51,36 @@ class CollectorService(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.collector_ports = config.collector_ports
-        self.task_definition = pinpoint_task_definition(
-            self, config=config, cpu=config.collector_cpu, memory_mib=config.collector_memory_mib
-        )
-        self.container = add_pinpoint_container(
+        task = hbase_client_task(
             self,
-            self.task_definition,
             config=config,
-            environment=collector_environment(config, hbase),
+            role=ROLE,
+            cpu=config.collector_cpu,
+            memory_mib=config.collector_memory_mib,
+            hbase=hbase,
+            vpc=cluster.vpc,
+            description="Pinpoint collector tasks: gRPC from agents, HBase client",
+            environment=collector_port_environment(config),
             port_mappings=collector_port_mappings(config),
         )
-        self.security_group = task_security_group(
-            self, vpc=cluster.vpc, description="Pinpoint collector tasks: gRPC from agents, HBase client"
+        self.task_definition, self.container, self.security_group = (
+            task.task_definition,
+            task.container,
+            task.security_group,
         )
-        hbase.allow_client(self.security_group, "Pinpoint collector")
-
-        self.service = ecs.FargateService(
+        self.service = rolling_service(
             self,
-            "Service",
+            config=config,
             cluster=cluster,
-            task_definition=self.task_definition,
+            task=task,
             service_name=f"{config.name_prefix}-collector",
             desired_count=config.collector_min_count,
-            # Stateless: a rolling deploy starts the new tasks before it stops the old ones.
-            min_healthy_percent=100,
-            max_healthy_percent=200,
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            health_check_grace_period=Duration.seconds(config.health_check_grace_seconds),
-            assign_public_ip=False,
-            vpc_subnets=subnets,
-            security_groups=[self.security_group],
-            service_connect_configuration=collector_service_connect(
+            subnets=subnets,
+            after=tables,
+            service_connect=collector_service_connect(
                 self, config=config, task_definition=self.task_definition, namespace=namespace
             ),
         )
-        # The collectors write to tables the bootstrap creates first.
-        self.service.node.add_dependency(tables)
 
         self.scaling = self.service.auto_scale_task_count(
             min_capacity=config.collector_min_count, max_capacity=config.collector_max_count

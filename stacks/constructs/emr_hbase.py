@@ -9,6 +9,8 @@ ZooKeeper and the master run on the primary node, RegionServers on the core node
 (aws/aws-emr-best-practices, website/docs/bestpractices/Applications/HBase/security.md,
 "HBase Services Ports").
 
+Both satisfy ``fargate.HBaseEndpoint``.
+
 * :class:`EmrHBase`: an Amazon EMR cluster running HBase with its data on S3 (HBase storage mode
   S3, ``hbase.rootdir`` in a KMS-encrypted bucket the stack owns and retains), Graviton nodes in a
   private subnet, a security configuration (at rest: S3 and local disks; in transit: TLS with the
@@ -20,9 +22,7 @@ ZooKeeper and the master run on the primary node, RegionServers on the core node
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from aws_cdk import Annotations, CfnTag, Duration, RemovalPolicy, Stack, Tags
+from aws_cdk import Annotations, CfnTag, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_emr as emr
 from aws_cdk import aws_iam as iam
@@ -31,6 +31,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import PlatformConfig
+from stacks.constructs.load_balancer import retained_log_bucket
 from stacks.nag import acknowledge
 
 ZOOKEEPER_PORT = 2181
@@ -44,15 +45,6 @@ EMR_LOG_PREFIX = "emr-logs"
 # security groups with this tag (ManagementGuide: emr-iam-role, "Tagging resources to use managed
 # policies"); EMR propagates it from the cluster to what it creates.
 EMR_MANAGED_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
-
-
-class HBaseEndpoint(Protocol):
-    """What an HBase client task needs: where ZooKeeper is, and a way in."""
-
-    zookeeper_quorum: str
-    znode_parent: str
-
-    def allow_client(self, group: ec2.SecurityGroup, description: str) -> None: ...
 
 
 class ExternalHBase:
@@ -206,18 +198,8 @@ class EmrHBase(Construct):
     # --- pieces ------------------------------------------------------------------------------
 
     def _log_bucket(self, config: PlatformConfig) -> s3.Bucket:
-        """EMR's logs and the data bucket's access logs (SSE-S3: S3 server access logging
-        delivers only to SSE-S3 buckets). Kept on stack deletion: logs are evidence."""
-        bucket = s3.Bucket(
-            self,
-            "Logs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(config.log_retention_days, 1)))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        """EMR's logs and the data bucket's access logs, retained like the ALB's."""
+        bucket = retained_log_bucket(self, "Logs", config=config)
         acknowledge(
             bucket,
             "AwsSolutions::AwsSolutions-S1",

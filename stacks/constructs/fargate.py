@@ -9,6 +9,8 @@ all-in-one service and the distributed topology's services are built from the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
@@ -16,7 +18,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
-from constructs import Construct
+from constructs import Construct, IDependable
 
 from stacks.config import BOOT_MARGIN_SECONDS, PlatformConfig
 from stacks.constructs.log_groups import log_group
@@ -247,6 +249,98 @@ def selected_subnets(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[ec2.
         one_per_az=selection.one_per_az,
         availability_zones=selection.availability_zones,
     ).subnets
+
+
+class HBaseEndpoint(Protocol):
+    """An HBase outside the task (stacks/constructs/emr_hbase.py): where ZooKeeper is, and a way in."""
+
+    zookeeper_quorum: str
+    znode_parent: str
+
+    def allow_client(self, group: ec2.SecurityGroup, description: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class HBaseClientTask:
+    task_definition: ecs.FargateTaskDefinition
+    container: ecs.ContainerDefinition
+    security_group: ec2.SecurityGroup
+
+
+def hbase_client_task(
+    scope: Construct,
+    *,
+    config: PlatformConfig,
+    role: str,
+    cpu: int,
+    memory_mib: int,
+    hbase: HBaseEndpoint,
+    vpc: ec2.IVpc,
+    description: str,
+    environment: Mapping[str, str] | None = None,
+    port_mappings: Sequence[ecs.PortMapping] = (),
+    secrets: Mapping[str, ecs.Secret] | None = None,
+    health_check: bool = True,
+) -> HBaseClientTask:
+    """A task of one distributed role (collector, web, bootstrap): the image in ``role`` pointed at
+    ``hbase``, and its own security group, which may reach that HBase (and AWS over HTTPS) only."""
+    task_definition = pinpoint_task_definition(scope, config=config, cpu=cpu, memory_mib=memory_mib)
+    container = add_pinpoint_container(
+        scope,
+        task_definition,
+        config=config,
+        environment={
+            **hbase_client_environment(
+                config,
+                role=role,
+                zookeeper_quorum=hbase.zookeeper_quorum,
+                znode_parent=hbase.znode_parent,
+                memory_mib=memory_mib,
+            ),
+            **(environment or {}),
+        },
+        port_mappings=port_mappings,
+        secrets=secrets,
+        health_check=health_check,
+    )
+    security_group = task_security_group(scope, vpc=vpc, description=description)
+    hbase.allow_client(security_group, f"Pinpoint {role}")
+    return HBaseClientTask(task_definition, container, security_group)
+
+
+def rolling_service(
+    scope: Construct,
+    *,
+    config: PlatformConfig,
+    cluster: ecs.ICluster,
+    task: HBaseClientTask,
+    service_name: str,
+    desired_count: int,
+    subnets: ec2.SubnetSelection,
+    after: IDependable,
+    service_connect: ecs.ServiceConnectProps | None = None,
+) -> ecs.FargateService:
+    """A stateless service: a rolling deploy starts new tasks before it stops old ones (min 100 % /
+    max 200 %), the circuit breaker rolls back, private subnets, the health-check grace. It starts
+    only ``after`` (the table bootstrap: its tasks use tables that must exist)."""
+    service = ecs.FargateService(
+        scope,
+        "Service",
+        cluster=cluster,
+        task_definition=task.task_definition,
+        service_name=service_name,
+        desired_count=desired_count,
+        min_healthy_percent=100,
+        max_healthy_percent=200,
+        circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+        health_check_grace_period=Duration.seconds(config.health_check_grace_seconds),
+        assign_public_ip=False,
+        vpc_subnets=subnets,
+        security_groups=[task.security_group],
+        service_connect_configuration=service_connect,
+    )
+    service.node.add_dependency(after)
+    return service
 
 
 def task_security_group(scope: Construct, *, vpc: ec2.IVpc, description: str) -> ec2.SecurityGroup:

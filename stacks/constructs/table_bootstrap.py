@@ -27,16 +27,13 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import PlatformConfig
-from stacks.constructs.emr_hbase import HBaseEndpoint
 from stacks.constructs.fargate import (
     CONTAINER_NAME,
+    HBaseEndpoint,
     acknowledge_pinpoint_task,
-    add_pinpoint_container,
-    hbase_client_environment,
-    pinpoint_task_definition,
+    hbase_client_task,
     selected_subnets,
     table_environment,
-    task_security_group,
 )
 from stacks.constructs.log_groups import log_group
 from stacks.nag import acknowledge
@@ -73,32 +70,22 @@ class TableBootstrap(Construct):
         hbase: HBaseEndpoint,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.task_definition = pinpoint_task_definition(
-            self, config=config, cpu=BOOTSTRAP_CPU, memory_mib=BOOTSTRAP_MEMORY_MIB
-        )
-        add_pinpoint_container(
+        task = hbase_client_task(
             self,
-            self.task_definition,
             config=config,
-            environment={
-                **hbase_client_environment(
-                    config,
-                    role=ROLE,
-                    zookeeper_quorum=hbase.zookeeper_quorum,
-                    znode_parent=hbase.znode_parent,
-                    memory_mib=BOOTSTRAP_MEMORY_MIB,
-                ),
-                **table_environment(config),
-            },
+            role=ROLE,
+            cpu=BOOTSTRAP_CPU,
+            memory_mib=BOOTSTRAP_MEMORY_MIB,
+            hbase=hbase,
+            vpc=cluster.vpc,
+            description="Pinpoint table bootstrap task: HBase client, nothing in",
+            environment=table_environment(config),
             health_check=False,  # a one-off task: its exit code is the verdict
         )
+        self.task_definition, self.security_group = task.task_definition, task.security_group
         container_logs = self.node.find_child("Logs")
         assert isinstance(container_logs, logs.LogGroup)
         self.log_group = container_logs
-        self.security_group = task_security_group(
-            self, vpc=cluster.vpc, description="Pinpoint table bootstrap task: HBase client, nothing in"
-        )
-        hbase.allow_client(self.security_group, "Pinpoint table bootstrap")
 
         self.on_event_function = self._function(config, "OnEvent", "handler.on_event")
         self.is_complete_function = self._function(config, "IsComplete", "handler.is_complete")
