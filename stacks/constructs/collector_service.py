@@ -74,7 +74,10 @@ class CollectorService(Construct):
             cluster=cluster,
             task=task,
             service_name=f"{config.name_prefix}-collector",
-            desired_count=config.collector_min_count,
+            # Autoscaling owns the count: a template value would reset it to the minimum on every
+            # deploy (CloudFormation omits an unset DesiredCount on updates, and starts a new
+            # service with one task, which the scalable target's minimum then raises).
+            desired_count=None,
             subnets=subnets,
             after=tables,
             service_connect=collector_service_connect(

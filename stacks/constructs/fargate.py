@@ -315,7 +315,7 @@ def rolling_service(
     cluster: ecs.ICluster,
     task: HBaseClientTask,
     service_name: str,
-    desired_count: int,
+    desired_count: int | None,
     subnets: ec2.SubnetSelection,
     after: IDependable,
     service_connect: ecs.ServiceConnectProps | None = None,
