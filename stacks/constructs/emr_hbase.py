@@ -131,6 +131,8 @@ class EmrHBase(Construct):
             "Cluster",
             name=f"{config.name_prefix}-hbase",
             release_label=config.emr_release_label,
+            # HBase brings its components: for emr-7.13.0, HBase 2.6.4-amzn-0 with zookeeper-server and
+            # the HDFS daemons the write-ahead log lives on (ReleaseGuide: HBase release history).
             applications=[emr.CfnCluster.ApplicationProperty(name="HBase")],
             # ReleaseGuide emr-hbase-s3: storage mode S3 ("hbase" classification) and the root
             # directory in S3 ("hbase-site").
