@@ -22,6 +22,9 @@ Both satisfy ``fargate.HBaseEndpoint``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from aws_cdk import Annotations, CfnTag, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_emr as emr
@@ -40,11 +43,27 @@ REGIONSERVER_PORT = 16020
 # The default parent znode of HBase, and EMR's (the schema refuses another with hbase_mode=emr).
 EMR_ZNODE_PARENT = "/hbase"
 HBASE_ROOT_PREFIX = "hbase"
+# What makes CloudFormation replace the cluster (AWS::EMR::Cluster createOnlyProperties: Name,
+# ReleaseLabel, SecurityConfiguration, ...): it starts the new cluster before it deletes the old
+# one (which termination protection then refuses), and two clusters must never share an HBase
+# root directory (ReleaseGuide emr-hbase-s3). Each such generation gets its own root directory.
+REPLACING_SETTINGS = (
+    "name_prefix",
+    "emr_release_label",
+    "emr_in_transit_encryption",
+    "emr_tls_certificates_s3_uri",
+)
 EMR_LOG_PREFIX = "emr-logs"
 # AmazonEMRServicePolicy_v2 lets EMR create instances and network interfaces only in subnets and
 # security groups with this tag (ManagementGuide: emr-iam-role, "Tagging resources to use managed
 # policies"); EMR propagates it from the cluster to what it creates.
 EMR_MANAGED_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
+
+
+def hbase_root_dir(config: PlatformConfig) -> str:
+    """``hbase/<generation>``: the same as long as the cluster is the same one."""
+    settings = json.dumps({key: getattr(config, key) for key in REPLACING_SETTINGS}, sort_keys=True)
+    return f"{HBASE_ROOT_PREFIX}/{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
 
 
 class ExternalHBase:
@@ -143,7 +162,7 @@ class EmrHBase(Construct):
                 emr.CfnCluster.ConfigurationProperty(
                     classification="hbase-site",
                     configuration_properties={
-                        "hbase.rootdir": f"s3://{self.data_bucket.bucket_name}/{HBASE_ROOT_PREFIX}"
+                        "hbase.rootdir": f"s3://{self.data_bucket.bucket_name}/{hbase_root_dir(config)}"
                     },
                 ),
             ],

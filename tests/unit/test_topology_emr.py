@@ -6,6 +6,7 @@ Sources the expectations come from are named in stacks/constructs/emr_hbase.py.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from aws_cdk.assertions import Template
 
 from app import create_app
 from stacks.config import REPO_ROOT, ConfigError, parse_settings
+from stacks.constructs.emr_hbase import hbase_root_dir
 from tests.unit.conftest import EMR, EMR_CERTIFICATES, EXTERNAL, ISOLATED_CONFIG_DIR, TEST_ENV, synth
 
 EMR_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
@@ -68,9 +70,29 @@ def test_cluster_runs_hbase_on_s3_in_the_stacks_bucket(emr: Template) -> None:
     }
     assert classifications["hbase"] == {"hbase.emr.storageMode": "s3"}
     data_bucket, _ = only_bucket(emr, "EmrHBaseData")
+    generation = hbase_root_dir(parse_settings(EMR))
     assert classifications["hbase-site"]["hbase.rootdir"] == {
-        "Fn::Join": ["", ["s3://", {"Ref": data_bucket}, "/hbase"]]
+        "Fn::Join": ["", ["s3://", {"Ref": data_bucket}, f"/{generation}"]]
     }
+    assert re.fullmatch(r"hbase/[0-9a-f]{12}", generation)
+
+
+def test_a_replacement_cluster_never_shares_the_old_clusters_root_directory() -> None:
+    """CloudFormation starts a replacing cluster before it deletes the old one (termination
+    protection keeps the old one anyway): each cluster generation gets its own root; settings that
+    update the cluster in place keep it."""
+    base = hbase_root_dir(parse_settings(EMR))
+    replacing = {
+        "emr_release_label": "emr-7.12.0",
+        "name_prefix": "apm",
+        "emr_tls_certificates_s3_uri": "s3://example-pinpoint-certs/emr/rotated.zip",
+    }
+    for key, value in replacing.items():
+        assert hbase_root_dir(parse_settings({**EMR, key: value})) != base, key
+    assert (
+        hbase_root_dir(parse_settings({**EMR, "emr_core_instance_count": 4, "collector_max_count": 9}))
+        == base
+    )
 
 
 def only_bucket(template: Template, prefix: str) -> tuple[str, dict[str, Any]]:
