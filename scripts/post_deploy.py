@@ -3,7 +3,8 @@
 
 Usage: ``post_deploy.py [--timeout S] [--poll S] [CDK CLI args...]`` — ``-c key=value`` and
 ``--profile`` among the CDK args select the settings and credentials exactly as the deploy did.
-Reads the outputs of stack ``stack_name`` (WebUrl, ClusterName, PinpointServiceName, ApmOpts,
+Reads the outputs of stack ``stack_name`` (WebUrl, ClusterName, PinpointServiceName — or
+CollectorServiceName and WebServiceName with hbase_mode=emr/external —, ApmOpts,
 WebAdminSecretArn, AgentJavaagentPath); names any that are missing instead of failing. Progress
 goes to stderr, the next steps to stdout; a failure is one line and exit status 1.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.ops.aws import aws_client, aws_session
-from scripts.ops.deployed import CLUSTER, SERVICE, missing_outputs, next_steps, stack_outputs
+from scripts.ops.deployed import CLUSTER, missing_outputs, next_steps, service_names, stack_outputs
 from scripts.ops.errors import OneLineArgumentParser, run_script
 from scripts.ops.output import Reporter
 from scripts.ops.service import wait_stable
@@ -55,17 +56,24 @@ def main(argv: list[str] | None = None) -> int:
             f"stack {config.stack_name} has no output {', '.join(missing)} (deployed by an older version of "
             "this project?): the steps that need it are left out"
         )
-    if outputs.get(CLUSTER) and outputs.get(SERVICE):
-        out.note(f"waiting for ECS service {outputs[SERVICE]} in cluster {outputs[CLUSTER]} to be stable")
-        wait_stable(
-            aws_client(session, "ecs"),
-            cluster=outputs[CLUSTER],
-            service=outputs[SERVICE],
-            timeout=args.timeout,
-            poll=args.poll,
-            out=out,
+    services = service_names(outputs)
+    if outputs.get(CLUSTER) and services:
+        for service in services:
+            out.note(f"waiting for ECS service {service} in cluster {outputs[CLUSTER]} to be stable")
+            wait_stable(
+                aws_client(session, "ecs"),
+                cluster=outputs[CLUSTER],
+                service=service,
+                timeout=args.timeout,
+                poll=args.poll,
+                out=out,
+            )
+        what = (
+            f"ECS service {services[0]} is"
+            if len(services) == 1
+            else f"ECS services {', '.join(services)} are"
         )
-        print(f"Pinpoint is deployed: ECS service {outputs[SERVICE]} is stable.")
+        print(f"Pinpoint is deployed: {what} stable.")
     else:
         print(f"Pinpoint is deployed (stack {config.stack_name}); its service was not waited for.")
     for line in next_steps(outputs, config, region=region, environment=overrides.get("config")):

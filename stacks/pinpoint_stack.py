@@ -1,4 +1,10 @@
-"""The platform stack: composes one construct per capability; no logic of its own."""
+"""The platform stack: composes one construct per capability; no logic of its own.
+
+``hbase_mode`` picks the topology: ``embedded`` is one all-in-one task; ``emr`` and ``external``
+are N collectors and a web service on an HBase outside the tasks (an EMR cluster the stack
+creates, or the user's), with the tables bootstrapped first. Everything applications see is the
+same in every mode: the Service Connect name and ports, the agent on EFS, APM_OPTS, the ALB.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +24,16 @@ from stacks.constructs.agent_volume import AgentVolume
 from stacks.constructs.backup import HBaseBackup
 from stacks.constructs.cluster import PinpointCluster
 from stacks.constructs.collector_load_balancer import CollectorLoadBalancer
+from stacks.constructs.collector_service import CollectorService
+from stacks.constructs.emr_hbase import EmrHBase, ExternalHBase
+from stacks.constructs.fargate import HBaseEndpoint, selected_subnets
 from stacks.constructs.load_balancer import WebLoadBalancer
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network
 from stacks.constructs.pinpoint_service import PinpointService
 from stacks.constructs.sample_app_service import SampleAppService
+from stacks.constructs.table_bootstrap import TableBootstrap
+from stacks.constructs.web_service import WebService
 
 
 class PinpointStack(Stack):
@@ -36,15 +47,27 @@ class PinpointStack(Stack):
         )
         network = Network(self, "Network", config=config)
         cluster = PinpointCluster(self, "Cluster", config=config, vpc=network.vpc)
-        pinpoint = PinpointService(
-            self,
-            "Pinpoint",
-            config=config,
-            cluster=cluster.cluster,
-            namespace=cluster.namespace,
-            subnets=network.private_subnets,
-            one_per_az=network.one_per_az,
-        )
+        self.pinpoint: PinpointService | None = None
+        self.collectors: CollectorService | None = None
+        self.web_service: WebService | None = None
+        self.emr: EmrHBase | None = None
+        self.table_bootstrap: TableBootstrap | None = None
+        if config.hbase_mode == "embedded":
+            self.pinpoint = PinpointService(
+                self,
+                "Pinpoint",
+                config=config,
+                cluster=cluster.cluster,
+                namespace=cluster.namespace,
+                subnets=network.private_subnets,
+                one_per_az=network.one_per_az,
+            )
+            collector: PinpointService | CollectorService = self.pinpoint
+            web_target, self.admin_secret = self.pinpoint.service, self.pinpoint.admin_secret
+        else:
+            collector = self._distributed(config, network, cluster)
+            assert self.web_service is not None
+            web_target, self.admin_secret = self.web_service.service, self.web_service.admin_secret
         web = WebLoadBalancer(
             self,
             "Web",
@@ -52,7 +75,7 @@ class PinpointStack(Stack):
             vpc=network.vpc,
             vpc_cidr=network.cidr,
             subnets=network.one_per_az,
-            service=pinpoint.service,
+            service=web_target,
         )
 
         # Application services join this group: it may reach the collector and mount the agent.
@@ -62,7 +85,7 @@ class PinpointStack(Stack):
             vpc=network.vpc,
             description="Attach to services that run the Pinpoint agent",
         )
-        pinpoint.allow_collector_from(self.application_security_group, "Pinpoint agents")
+        collector.allow_collector_from(self.application_security_group, "Pinpoint agents")
         # Agents outside Service Connect: a stable address, only when sources are configured.
         self.collector_nlb: CollectorLoadBalancer | None = None
         if collector_load_balancer.wanted(config):
@@ -72,8 +95,8 @@ class PinpointStack(Stack):
                 config=config,
                 vpc=network.vpc,
                 one_per_az=network.one_per_az,
-                service=pinpoint.service,
-                task_security_group=pinpoint.security_group,
+                service=collector.service,
+                task_security_group=collector.security_group,
             )
 
         agent_volume = AgentVolume(self, "AgentVolume", vpc=network.vpc, subnets=network.one_per_az)
@@ -103,11 +126,18 @@ class PinpointStack(Stack):
             )
             # A task resolves only the Service Connect endpoints that existed when it started:
             # a client created in the same deploy must start after the collector's service.
-            self.sample_app.service.node.add_dependency(pinpoint.service)
+            self.sample_app.service.node.add_dependency(collector.service)
 
         # Operations: alarms to one topic and a dashboard; daily backups of HBase data on EFS.
         self.monitoring = Monitoring(self, "Monitoring", config=config)
-        self.monitoring.watch_service(pinpoint.service)
+        if self.pinpoint is not None:
+            self.monitoring.watch_service(self.pinpoint.service)
+        else:
+            assert self.collectors is not None
+            assert self.web_service is not None
+            # Nothing is stored on these tasks' disks: no ephemeral-storage alarm.
+            self.monitoring.watch_service(self.collectors.service, label="collector", ephemeral_storage=False)
+            self.monitoring.watch_service(self.web_service.service, label="web", ephemeral_storage=False)
         self.monitoring.watch_target_group(
             web.target_group,
             web.load_balancer,
@@ -120,20 +150,61 @@ class PinpointStack(Stack):
             log_group=agent_distribution.function.log_group,
         )
         self.hbase_backup: HBaseBackup | None = None
-        if pinpoint.hbase_volume is not None:
+        if self.pinpoint is not None and self.pinpoint.hbase_volume is not None:
             self.hbase_backup = HBaseBackup(
-                self, "HBaseBackup", config=config, file_system=pinpoint.hbase_volume.file_system
+                self, "HBaseBackup", config=config, file_system=self.pinpoint.hbase_volume.file_system
             )
 
-        self.network, self.cluster, self.pinpoint, self.web, self.agent_volume = (
+        self.network, self.cluster, self.collector, self.web, self.agent_volume = (
             network,
             cluster,
-            pinpoint,
+            collector,
             web,
             agent_volume,
         )
         self.agent_distribution = agent_distribution
         self._outputs(config)
+
+    def _distributed(
+        self, config: PlatformConfig, network: Network, cluster: PinpointCluster
+    ) -> CollectorService:
+        """HBase outside the tasks (EMR or the user's), the table bootstrap, then the collectors
+        and the web, which start only after it."""
+        hbase: HBaseEndpoint
+        if config.hbase_mode == "emr":
+            (subnet, *_) = selected_subnets(network.vpc, network.one_per_az)
+            self.emr = EmrHBase(self, "EmrHBase", config=config, vpc=network.vpc, subnet=subnet)
+            hbase = self.emr
+        else:
+            hbase = ExternalHBase(config, vpc_cidr=network.cidr)
+        self.table_bootstrap = TableBootstrap(
+            self,
+            "TableBootstrap",
+            config=config,
+            cluster=cluster.cluster,
+            subnets=network.private_subnets,
+            hbase=hbase,
+        )
+        self.collectors = CollectorService(
+            self,
+            "Collector",
+            config=config,
+            cluster=cluster.cluster,
+            namespace=cluster.namespace,
+            subnets=network.private_subnets,
+            hbase=hbase,
+            tables=self.table_bootstrap.resource,
+        )
+        self.web_service = WebService(
+            self,
+            "WebService",
+            config=config,
+            cluster=cluster.cluster,
+            subnets=network.private_subnets,
+            hbase=hbase,
+            tables=self.table_bootstrap.resource,
+        )
+        return self.collectors
 
     def _outputs(self, config: PlatformConfig) -> None:
         outputs = {
@@ -164,9 +235,9 @@ class PinpointStack(Stack):
                 apm_opts(config.agent_mount_path, APPLICATION_NAME_PLACEHOLDER),
                 f"APM_OPTS for an app service; replace {APPLICATION_NAME_PLACEHOLDER} (1-24 of a-zA-Z0-9._-)",
             ),
-            "PinpointServiceName": (self.pinpoint.service.service_name, "The all-in-one ECS service"),
+            "HBaseMode": (config.hbase_mode, "Where HBase runs: embedded, emr or external"),
             "WebAdminSecretArn": (
-                self.pinpoint.admin_secret.secret_arn,
+                self.admin_secret.secret_arn,
                 "Secrets Manager secret holding the web's admin.password",
             ),
             "ApplicationSecurityGroupId": (
@@ -177,6 +248,22 @@ class PinpointStack(Stack):
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
             "WebTargetGroupArn": (self.web.target_group.target_group_arn, "ALB target group of Pinpoint web"),
         }
+        if self.pinpoint is not None:
+            outputs["PinpointServiceName"] = (
+                self.pinpoint.service.service_name,
+                "The all-in-one ECS service",
+            )
+        if self.collectors is not None and self.web_service is not None:
+            outputs["CollectorServiceName"] = (
+                self.collectors.service.service_name,
+                "The collectors' ECS service",
+            )
+            outputs["WebServiceName"] = (self.web_service.service.service_name, "The web's ECS service")
+        if self.emr is not None:
+            outputs["EmrClusterId"] = (
+                self.emr.cluster.ref,
+                "The EMR cluster running HBase (its data is in S3)",
+            )
         if self.collector_nlb is not None:
             outputs["CollectorNlbDnsName"] = (
                 self.collector_nlb.load_balancer.load_balancer_dns_name,

@@ -23,6 +23,8 @@ APM_OPTS = "ApmOpts"
 ADMIN_SECRET = "WebAdminSecretArn"
 JAVAAGENT = "AgentJavaagentPath"
 OUTPUT_NAMES = (WEB_URL, CLUSTER, SERVICE, APM_OPTS, ADMIN_SECRET, JAVAAGENT)
+# hbase_mode=emr/external deploy these two services instead of the all-in-one (SERVICE).
+DISTRIBUTED_SERVICES = ("CollectorServiceName", "WebServiceName")
 APPLICATION_PLACEHOLDER = "<application-name>"
 LOCAL_PORT = 8080
 
@@ -43,8 +45,16 @@ def stack_outputs(cfn: BotoClient, stack_name: str) -> dict[str, str]:
     return {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs") or []}
 
 
+def service_names(outputs: dict[str, str]) -> list[str]:
+    """The Pinpoint ECS services the stack says it runs: the all-in-one, or collectors and web."""
+    names = [outputs[name] for name in (SERVICE, *DISTRIBUTED_SERVICES) if outputs.get(name)]
+    return names
+
+
 def missing_outputs(outputs: dict[str, str]) -> list[str]:
-    return [name for name in OUTPUT_NAMES if not outputs.get(name)]
+    distributed = all(outputs.get(name) for name in DISTRIBUTED_SERVICES)
+    expected = [name for name in OUTPUT_NAMES if not (distributed and name == SERVICE)]
+    return [name for name in expected if not outputs.get(name)]
 
 
 def _make_deploy(environment: str | None, setting: str) -> str:

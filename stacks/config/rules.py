@@ -66,6 +66,10 @@ EMAIL_ADDRESS = re.compile(
 EMR_RELEASE_LABEL = re.compile(r"^emr-(?:[6-9]|[1-9]\d)\.\d+\.\d+$")
 # Graviton (ARM64) EC2 instance types: a "g" after the generation digit, e.g. m7g.xlarge, r6gd.2xlarge.
 GRAVITON_INSTANCE_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.(?:medium|large|\d*xlarge|metal)$")
+# An object in S3 (EMR's PEM certificates zip for in-transit encryption): s3://bucket/key.zip.
+S3_ZIP_URI = re.compile(
+    r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*'()/-]{0,1019}[A-Za-z0-9_-]\.zip$"
+)
 HBASE_ZNODE = re.compile(r"^/[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
 # One ZooKeeper server of an external HBase: host:port (a DNS name or IPv4 address).
 ZOOKEEPER_SERVER = re.compile(
@@ -111,6 +115,11 @@ PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "emr_primary_instance_type": (GRAVITON_INSTANCE_TYPE, "a Graviton instance type such as m7g.xlarge"),
     "emr_core_instance_type": (GRAVITON_INSTANCE_TYPE, "a Graviton instance type such as m7g.xlarge"),
     "hbase_znode_parent": (HBASE_ZNODE, "an absolute ZooKeeper path such as /hbase"),
+    "emr_tls_certificates_s3_uri": (
+        S3_ZIP_URI,
+        "s3://<bucket>/<key>.zip (a zip of privateKey.pem, certificateChain.pem and optionally "
+        "trustedCertificates.pem)",
+    ),
 }
 
 # Settings limited to a fixed set of values (Fargate CPU sizes, CloudWatch retention periods).

@@ -271,6 +271,11 @@ class PlatformConfig(BaseModel):
     hbase_znode_parent: str = Field(
         "/hbase", description="hbase_mode=external: zookeeper.znode.parent of your HBase."
     )
+    hbase_external_cidrs: StrList = Field(
+        default_factory=list,
+        description="hbase_mode=external: CIDRs of your ZooKeeper servers, HBase master and RegionServers "
+        "(the tasks' egress to the quorum's ports, 16000 and 16020); empty means the VPC's CIDR. Never /0.",
+    )
     emr_release_label: str = Field(
         "emr-7.13.0", description="hbase_mode=emr: Amazon EMR release (6.x or later: HBase 2.x)."
     )
@@ -282,6 +287,17 @@ class PlatformConfig(BaseModel):
     )
     emr_core_instance_count: Int = Field(
         2, ge=1, le=50, description="hbase_mode=emr: core nodes (RegionServers), 1-50."
+    )
+    emr_in_transit_encryption: bool = Field(
+        True,
+        description="hbase_mode=emr: EMR in-transit encryption (TLS between the cluster's own services; "
+        "needs emr_tls_certificates_s3_uri). Pinpoint's HBase 2.5 client speaks plain RPC either way.",
+    )
+    emr_tls_certificates_s3_uri: OptionalStr = Field(
+        None,
+        description="hbase_mode=emr with in-transit encryption: s3://bucket/key.zip holding privateKey.pem, "
+        "certificateChain.pem (a certificate for *.<region>.compute.internal) and optionally "
+        "trustedCertificates.pem; EMR creates no certificates itself.",
     )
     collector_min_count: Int = Field(
         2,
@@ -358,7 +374,7 @@ class PlatformConfig(BaseModel):
             raise ValueError("allowed: a prefix length from /16 to /24")
         return cidr
 
-    @field_validator("collector_allowed_cidrs", "web_allowed_cidrs")
+    @field_validator("collector_allowed_cidrs", "web_allowed_cidrs", "hbase_external_cidrs")
     @classmethod
     def _cidrs(cls, values: list[str]) -> list[str]:
         return [parse_cidr(value) for value in values]
@@ -594,6 +610,18 @@ class PlatformConfig(BaseModel):
                 self.hbase_zookeeper_quorum,
                 f"allowed: only with hbase_mode=external (hbase_mode={self.hbase_mode} runs its own HBase)",
             )
+        if self.hbase_external_cidrs and self.hbase_mode != "external":
+            raise SettingError(
+                "hbase_external_cidrs",
+                self.hbase_external_cidrs,
+                f"allowed: only with hbase_mode=external (hbase_mode={self.hbase_mode} runs its own HBase)",
+            )
+        if self.hbase_mode == "emr" and self.hbase_znode_parent != "/hbase":
+            raise SettingError(
+                "hbase_znode_parent",
+                self.hbase_znode_parent,
+                "allowed: /hbase with hbase_mode=emr (EMR's HBase uses the default parent)",
+            )
         if self.hbase_mode != "embedded" and self.hbase_storage != "ephemeral":
             raise SettingError(
                 "hbase_storage",
@@ -605,6 +633,25 @@ class PlatformConfig(BaseModel):
                 "collector_max_count",
                 self.collector_max_count,
                 f"allowed: at least collector_min_count ({self.collector_min_count})",
+            )
+        self._check_emr_encryption()
+
+    def _check_emr_encryption(self) -> None:
+        """EMR's in-transit encryption needs certificates the user provides (PEM zip in S3):
+        EMR creates none, and a security configuration without them is rejected."""
+        uri = self.emr_tls_certificates_s3_uri
+        if uri and (self.hbase_mode != "emr" or not self.emr_in_transit_encryption):
+            raise SettingError(
+                "emr_tls_certificates_s3_uri",
+                uri,
+                "allowed: only with hbase_mode=emr and emr_in_transit_encryption=true",
+            )
+        if self.hbase_mode == "emr" and self.emr_in_transit_encryption and not uri:
+            raise SettingError(
+                "emr_tls_certificates_s3_uri",
+                None,
+                "allowed: s3://<bucket>/<key>.zip with the PEM certificates EMR's in-transit encryption "
+                "needs (README: Topologies), or set emr_in_transit_encryption=false to run without it",
             )
 
     # --- derived values ------------------------------------------------------------------------

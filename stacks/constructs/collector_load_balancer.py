@@ -22,7 +22,7 @@ from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from constructs import Construct
 
 from stacks.config import PlatformConfig
-from stacks.constructs.pinpoint_service import COLLECTOR_PORT_NAMES, CONTAINER_NAME
+from stacks.constructs.fargate import COLLECTOR_PORT_NAMES, CONTAINER_NAME
 from stacks.nag import acknowledge
 
 

@@ -29,6 +29,8 @@ from aws_cdk import aws_efs as efs
 from aws_cdk import aws_iam as iam
 from constructs import Construct, DependencyGroup
 
+from stacks.constructs.fargate import selected_subnets
+
 CLIENT_MOUNT = "elasticfilesystem:ClientMount"
 CLIENT_WRITE = "elasticfilesystem:ClientWrite"
 CLIENT_ROOT_ACCESS = "elasticfilesystem:ClientRootAccess"
@@ -108,7 +110,7 @@ class EncryptedVolume(Construct):
             self.file_system = efs.FileSystem.from_file_system_attributes(
                 self, "FileSystem", file_system_id=existing_file_system_id, security_group=self.security_group
             )
-            for index, subnet in enumerate(_selected(vpc, subnets), start=1):
+            for index, subnet in enumerate(selected_subnets(vpc, subnets), start=1):
                 self.mount_targets.add(
                     efs.CfnMountTarget(
                         self,
@@ -200,15 +202,3 @@ class EncryptedVolume(Construct):
                 ),
             ),
         )
-
-
-def _selected(vpc: ec2.IVpc, selection: ec2.SubnetSelection) -> list[ec2.ISubnet]:
-    # jsii passes a struct's fields as keyword arguments only.
-    return vpc.select_subnets(
-        subnets=selection.subnets,
-        subnet_type=selection.subnet_type,
-        subnet_group_name=selection.subnet_group_name,
-        subnet_filters=selection.subnet_filters,
-        one_per_az=selection.one_per_az,
-        availability_zones=selection.availability_zones,
-    ).subnets

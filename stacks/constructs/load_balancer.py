@@ -10,7 +10,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import PlatformConfig
-from stacks.constructs.pinpoint_service import CONTAINER_NAME
+from stacks.constructs.fargate import CONTAINER_NAME
 from stacks.nag import acknowledge
 
 
@@ -49,7 +49,8 @@ class WebLoadBalancer(Construct):
             security_group=self.security_group,
             drop_invalid_header_fields=True,
         )
-        self.access_log_bucket = self._access_log_bucket(config)
+        # ALB access logs only support SSE-S3.
+        self.access_log_bucket = retained_log_bucket(self, "AccessLogs", config=config)
         self.load_balancer.log_access_logs(self.access_log_bucket)
         acknowledge(
             self.access_log_bucket,
@@ -109,15 +110,18 @@ class WebLoadBalancer(Construct):
             for port in ports:
                 self.security_group.add_ingress_rule(peer, ec2.Port.tcp(port), "Pinpoint web users")
 
-    def _access_log_bucket(self, config: PlatformConfig) -> s3.Bucket:
-        # ALB access logs only support SSE-S3. Kept on stack deletion: logs are evidence.
-        return s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(config.log_retention_days, 1)))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+
+def retained_log_bucket(scope: Construct, construct_id: str, *, config: PlatformConfig) -> s3.Bucket:
+    """A private, TLS-only, SSE-S3 bucket for logs other services deliver (ALB access logs, EMR
+    logs, S3 server access logs: all of them write to SSE-S3 only), expiring objects after
+    ``log_retention_days``. Kept on stack deletion: logs are evidence."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(max(config.log_retention_days, 1)))],
+        removal_policy=RemovalPolicy.RETAIN,
+    )

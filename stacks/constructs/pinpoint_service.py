@@ -11,61 +11,65 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from constructs import Construct
 
-from stacks.config import BOOT_MARGIN_SECONDS, PlatformConfig
+from stacks.config import PlatformConfig
 from stacks.constructs.efs_volume import AccessPointSpec, EncryptedVolume
-from stacks.constructs.fargate import container_logs, runtime_platform
-from stacks.constructs.pinpoint_image import pinpoint_container_image
-from stacks.nag import acknowledge
+from stacks.constructs.fargate import (
+    ADMIN_PASSWORD_VARIABLE,
+    COLLECTOR_PORT_NAMES,
+    CONTAINER_NAME,
+    HEALTH_CHECK_COMMAND,
+    MAX_START_PERIOD_SECONDS,
+    acknowledge_pinpoint_task,
+    add_pinpoint_container,
+    admin_password_secret,
+    admin_password_secrets,
+    boot_environment,
+    collector_port_environment,
+    collector_port_mappings,
+    collector_service_connect,
+    health_check_start_period,
+    pinpoint_task_definition,
+    table_environment,
+    task_security_group,
+    web_port_environment,
+    web_port_mapping,
+)
 
-CONTAINER_NAME = "pinpoint"
-WEB_PORT_NAME = "web"
-# Port-mapping names and Cloud Map discovery names must be unique; the client DNS name is shared.
-COLLECTOR_PORT_NAMES = ("collector-agent", "collector-stat", "collector-span")
-HEALTH_CHECK_COMMAND = "/usr/local/bin/pinpoint-healthcheck"
+# Re-exported: the load balancers and the tests name them from here.
+__all__ = [
+    "ADMIN_PASSWORD_VARIABLE",
+    "COLLECTOR_PORT_NAMES",
+    "CONTAINER_NAME",
+    "HEALTH_CHECK_COMMAND",
+    "MAX_START_PERIOD_SECONDS",
+    "PinpointService",
+    "container_environment",
+    "health_check_start_period",
+]
+
 # The image's HBase data directory and the uid its processes run as (images/pinpoint/README.md).
 HBASE_DATA_DIR = "/var/lib/pinpoint/hbase"
 IMAGE_UID = "10001"
 HBASE_VOLUME_NAME = "hbase-data"
-# ECS refuses a container health check start period above 300 s (HealthCheck.startPeriod).
-MAX_START_PERIOD_SECONDS = 300
-# The web's admin.password (guards /api/admin/**, passed as a query parameter; default "admin"):
-# the image reads it from this variable, which ECS fills from Secrets Manager.
-ADMIN_PASSWORD_VARIABLE = "PINPOINT_WEB_ADMIN_PASSWORD"
 
 
 def container_environment(config: PlatformConfig) -> dict[str, str]:
-    """The image's runtime settings (each is documented in images/pinpoint/README.md)."""
-    ttl_seconds = str(config.hbase_ttl_days * 86400)
+    """The all-in-one's runtime settings (each is documented in images/pinpoint/README.md); no
+    PINPOINT_ROLE: the image's default role is all-in-one."""
     return {
-        "PINPOINT_WEB_PORT": str(config.web_port),
-        "PINPOINT_COLLECTOR_AGENT_PORT": str(config.collector_agent_port),
-        "PINPOINT_COLLECTOR_STAT_PORT": str(config.collector_stat_port),
-        "PINPOINT_COLLECTOR_SPAN_PORT": str(config.collector_span_port),
+        **web_port_environment(config),
+        **collector_port_environment(config),
         "HBASE_DATA_DIR": HBASE_DATA_DIR,
         # The task's memory, stated rather than read from a cgroup Fargate may leave unlimited
         # at container level; the supervisor splits it between the three JVMs.
         "CONTAINER_MEMORY_MB": str(config.memory_mib),
-        # Bulk data (traces, statistics, agent events); metadata keeps the image's longer TTLs.
-        "PINPOINT_TTL_TRACE_SECONDS": ttl_seconds,
-        "PINPOINT_TTL_STATISTICS_SECONDS": ttl_seconds,
-        "PINPOINT_TTL_AGENT_EVENT_SECONDS": ttl_seconds,
-        "PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS": str(config.hbase_split_regions),
-        # The image's whole boot (HBase, tables, collector and web) must end in this; the schema
-        # keeps it BOOT_MARGIN_SECONDS inside the service's health-check grace period.
-        "PINPOINT_BOOT_TIMEOUT_SECONDS": str(config.boot_timeout_seconds),
+        **table_environment(config),
+        # The whole boot (HBase, tables, collector and web) must end in this.
+        **boot_environment(config),
     }
-
-
-def health_check_start_period(config: PlatformConfig) -> int:
-    """The container check counts failures only after the boot budget, capped at ECS's 300 s
-    (API HealthCheck.startPeriod: 0-300). A longer boot is still covered: the service's grace
-    period makes the scheduler ignore "unhealthy Elastic Load Balancing, VPC Lattice, and
-    container health checks after a task has first started" (API CreateService)."""
-    return min(MAX_START_PERIOD_SECONDS, config.boot_timeout_seconds + BOOT_MARGIN_SECONDS)
 
 
 class PinpointService(Construct):
@@ -85,68 +89,29 @@ class PinpointService(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.collector_ports = config.collector_ports
-        self.task_definition = ecs.FargateTaskDefinition(
+        # HBase lives on the task's ephemeral storage (ephemeral_storage_gib, 200 by default).
+        self.task_definition = pinpoint_task_definition(
             self,
-            "TaskDefinition",
+            config=config,
             cpu=config.cpu,
-            memory_limit_mib=config.memory_mib,
+            memory_mib=config.memory_mib,
             ephemeral_storage_gib=config.ephemeral_storage_gib,
-            runtime_platform=runtime_platform(config),
             task_role=self._task_role(config),
         )
-        self.admin_secret = secretsmanager.Secret(
+        self.admin_secret = admin_password_secret(self)
+        # The image's check proves the backend on loopback (not /serverTime, which the UI's index
+        # fallback answers even when the backend is down) and that the collector accepts gRPC.
+        self.container = add_pinpoint_container(
             self,
-            "WebAdminPassword",
-            description="Pinpoint web admin.password (the /api/admin/** query parameter)",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                # Sent as a query parameter: letters and digits only, nothing to URL-encode.
-                exclude_punctuation=True,
-                include_space=False,
-                password_length=32,
-            ),
-        )
-        self.container = self.task_definition.add_container(
-            CONTAINER_NAME,
-            image=pinpoint_container_image(self, config),
-            essential=True,
+            self.task_definition,
+            config=config,
             environment=container_environment(config),
-            # Grants the execution role read on this secret only.
-            secrets={ADMIN_PASSWORD_VARIABLE: ecs.Secret.from_secrets_manager(self.admin_secret)},
-            # ECS's init is PID 1 (the image carries no tini): it reaps the JVMs' and HBase
-            # scripts' children and forwards SIGTERM to the supervisor.
-            linux_parameters=ecs.LinuxParameters(self, "LinuxParameters", init_process_enabled=True),
-            stop_timeout=Duration.seconds(config.stop_timeout_seconds),
-            logging=container_logs(
-                self, "Logs", config=config, task_definition=self.task_definition, stream_prefix="pinpoint"
-            ),
-            port_mappings=[
-                ecs.PortMapping(container_port=config.web_port, name=WEB_PORT_NAME),
-                *(
-                    ecs.PortMapping(container_port=port, name=name)  # no app protocol: plain TCP
-                    for name, port in zip(COLLECTOR_PORT_NAMES, config.collector_ports, strict=True)
-                ),
-            ],
-            health_check=ecs.HealthCheck(
-                # The image's check proves the backend on loopback (not /serverTime, which the
-                # UI's index fallback answers even when the backend is down) and that the
-                # collector accepts gRPC connections. CMD form: nothing passes through a shell.
-                command=["CMD", HEALTH_CHECK_COMMAND],
-                interval=Duration.seconds(30),
-                timeout=Duration.seconds(10),
-                retries=10,
-                start_period=Duration.seconds(health_check_start_period(config)),
-            ),
+            secrets=admin_password_secrets(self.admin_secret),
+            port_mappings=[web_port_mapping(config), *collector_port_mappings(config)],
         )
-
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=cluster.vpc,
-            description="Pinpoint all-in-one task: web from the ALB, gRPC from agents",
-            allow_all_outbound=False,
+        self.security_group = task_security_group(
+            self, vpc=cluster.vpc, description="Pinpoint all-in-one task: web from the ALB, gRPC from agents"
         )
-        # Image pulls (ECR, S3), CloudWatch Logs and the ECS/Service Connect agents are HTTPS.
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs over HTTPS")
 
         self.hbase_volume = (
             self._keep_hbase_data_on_efs(config, cluster.vpc, one_per_az)
@@ -154,7 +119,6 @@ class PinpointService(Construct):
             else None
         )
 
-        idle = Duration.seconds(config.service_connect_idle_timeout_seconds)
         self.service = ecs.FargateService(
             self,
             "Service",
@@ -169,27 +133,8 @@ class PinpointService(Construct):
             assign_public_ip=False,
             vpc_subnets=subnets,
             security_groups=[self.security_group],
-            service_connect_configuration=ecs.ServiceConnectProps(
-                namespace=namespace.namespace_arn,
-                log_driver=container_logs(
-                    self,
-                    "ServiceConnectLogs",
-                    config=config,
-                    task_definition=self.task_definition,
-                    stream_prefix="service-connect",
-                ),
-                services=[
-                    ecs.ServiceConnectService(
-                        port_mapping_name=name,
-                        discovery_name=f"{config.collector_dns_name}-{name.removeprefix('collector-')}",
-                        dns_name=config.collector_dns_name,
-                        port=port,
-                        # TCP has no per-request timeout, so the agents' long-lived gRPC streams
-                        # are never cut at 15 s; the idle timeout is set on purpose.
-                        idle_timeout=idle,
-                    )
-                    for name, port in zip(COLLECTOR_PORT_NAMES, config.collector_ports, strict=True)
-                ],
+            service_connect_configuration=collector_service_connect(
+                self, config=config, task_definition=self.task_definition, namespace=namespace
             ),
         )
 
@@ -197,24 +142,10 @@ class PinpointService(Construct):
             # A task started before its mount targets are available fails to mount.
             self.service.node.add_dependency(self.hbase_volume.mount_targets)
 
-        acknowledge(
+        acknowledge_pinpoint_task(
             self.task_definition,
-            "AwsSolutions::AwsSolutions-ECS2",
             "The environment holds only ports, sizes, TTLs and the boot budget; the admin password "
             "comes from Secrets Manager as an ECS secret, not from the environment.",
-        )
-        acknowledge(
-            self.admin_secret,
-            "AwsSolutions::AwsSolutions-SMG4",
-            "Pinpoint web reads admin.password once at start and AWS offers no rotation function for it; "
-            "rotating means putting a new value and forcing a new deployment (README), which a rotation "
-            "schedule would not do.",
-        )
-        acknowledge(
-            self.task_definition.obtain_execution_role(),
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "ecr:GetAuthorizationToken has no resource-level permissions; every other statement of the "
-            "execution role is scoped to this stack's repository and log groups.",
         )
 
     def _task_role(self, config: PlatformConfig) -> iam.Role:

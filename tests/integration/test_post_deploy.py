@@ -211,3 +211,31 @@ def test_a_service_that_is_gone_fails_in_one_line(deployed: Deployed, moto_serve
     create_stack(moto_server, deployed.stack, outputs)
     line = one_error(deployed.run("--timeout", "5"))
     assert line == f"ECS service no-such-service in cluster {deployed.cluster}: MISSING"
+
+
+def test_a_distributed_deployment_waits_for_the_collector_and_web_services(
+    deployed: Deployed, moto_server: str
+) -> None:
+    ecs = client(moto_server, "ecs")
+    task = ecs.describe_services(cluster=deployed.cluster, services=[deployed.service])["services"][0][
+        "taskDefinition"
+    ]
+    web = f"{deployed.service}-web"
+    ecs.create_service(cluster=deployed.cluster, serviceName=web, taskDefinition=task, desiredCount=1)
+    # moto reports a service as running only after update_service: make both stable up front.
+    for service in (deployed.service, web):
+        ecs.update_service(cluster=deployed.cluster, service=service, desiredCount=1)
+    outputs = {key: value for key, value in all_outputs(deployed).items() if key != "PinpointServiceName"}
+    outputs |= {"CollectorServiceName": deployed.service, "WebServiceName": web, "HBaseMode": "external"}
+    create_stack(moto_server, deployed.stack, outputs)
+    try:
+        result = deployed.run("--timeout", "20")
+    finally:
+        ecs.delete_service(cluster=deployed.cluster, service=web, force=True)
+    assert result.returncode == 0, result.stderr
+    assert "has no output" not in result.stderr
+    assert f"waiting for ECS service {deployed.service} in cluster" in result.stderr
+    assert f"waiting for ECS service {web} in cluster" in result.stderr
+    assert result.stdout.splitlines()[0] == (
+        f"Pinpoint is deployed: ECS services {deployed.service}, {web} are stable."
+    )

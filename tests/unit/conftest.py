@@ -31,7 +31,7 @@ ISOLATED_CONFIG_DIR = Path(__file__).with_name("no-settings-files")
 assert not ISOLATED_CONFIG_DIR.exists()
 
 # Named override sets: every test that needs a non-default setting picks one, so the unit tier
-# synthesizes seven apps in all, each once per run however many xdist workers ask (see _synth).
+# synthesizes ten apps in all, each once per run however many xdist workers ask (see _synth).
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 CUSTOMIZED = {
     "log_retention_days": 90,
@@ -65,6 +65,21 @@ OPERATIONS = {
     "container_insights": "enhanced",
     "hbase_storage": "efs",
     "backup_retention_days": 90,
+}
+# The distributed topology. EMR: the stack's own cluster, plus agents outside Service Connect (the
+# collector NLB must follow the collectors). External: the user's quorum (two ports), sample app.
+EMR_CERTIFICATES = "s3://example-pinpoint-certs/emr/pinpoint-certs.zip"
+EMR = {
+    "hbase_mode": "emr",
+    "emr_tls_certificates_s3_uri": EMR_CERTIFICATES,
+    "collector_allowed_cidrs": "10.50.0.0/16",
+}
+EXTERNAL_QUORUM = ["zk1.corp.internal:2181", "zk2.corp.internal:2181", "zk3.corp.internal:2182"]
+EXTERNAL = {
+    "hbase_mode": "external",
+    "hbase_zookeeper_quorum": ",".join(EXTERNAL_QUORUM),
+    "hbase_znode_parent": "/hbase-pinpoint",
+    **SAMPLE_APP,
 }
 
 # A cached Vpc.from_lookup answer (the CLI stores it in cdk.context.json), shaped like a hand-made

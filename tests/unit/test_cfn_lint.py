@@ -12,7 +12,9 @@ import pytest
 from tests.unit.conftest import (
     CHOSEN_SUBNETS,
     CUSTOMIZED,
+    EMR,
     EXISTING_VPC,
+    EXTERNAL,
     HTTPS_FROM_ECR,
     OPERATIONS,
     SAMPLE_APP,
@@ -27,6 +29,8 @@ VARIANTS = {
     "existing-vpc-retained-hbase": EXISTING_VPC,
     "chosen-subnets": CHOSEN_SUBNETS,
     "operations": OPERATIONS,
+    "emr-hbase-nlb": EMR,
+    "external-hbase-sample-app": EXTERNAL,
 }
 
 

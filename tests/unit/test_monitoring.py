@@ -21,7 +21,7 @@ from stacks.constructs.monitoring import (
     UTILIZATION_PERIODS,
     Monitoring,
 )
-from tests.unit.conftest import CUSTOMIZED, EXISTING_VPC, OPERATIONS, SAMPLE_APP, synth
+from tests.unit.conftest import CUSTOMIZED, EMR, EXISTING_VPC, EXTERNAL, OPERATIONS, SAMPLE_APP, synth
 
 # Where the alarms apply: every variant (HBase on ephemeral storage or EFS, new or existing VPC),
 # and the one with every operations setting away from its default.
@@ -467,3 +467,26 @@ def test_without_container_insights_no_alarm_relies_on_its_metrics_and_synth_say
     text = warnings[0].entry.data
     assert "hook-collector-ephemeral-storage-high" in text
     assert "container_insights=enabled" in text
+
+
+@pytest.mark.parametrize("overrides", [EMR, EXTERNAL], ids=["emr", "external"])
+def test_distributed_topology_watches_the_collector_and_web_services(overrides: dict[str, Any]) -> None:
+    template = synth(**overrides)
+    names = {
+        alarm["Properties"]["AlarmName"]
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    per_service = {
+        f"pinpoint-{label}-{signal}"
+        for label in ("collector", "web")
+        for signal in ("no-running-task", "cpu-high", "memory-high")
+    }
+    assert per_service <= names
+    assert {
+        "pinpoint-web-unhealthy-targets",
+        "pinpoint-web-5xx",
+        "pinpoint-agent-distribution-failed",
+    } <= names
+    # Nothing is stored on the distributed tasks: no storage alarm, and no all-in-one alarms.
+    assert not any("ephemeral-storage" in name for name in names)
+    assert "pinpoint-no-running-task" not in names

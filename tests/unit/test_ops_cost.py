@@ -29,6 +29,9 @@ from scripts.ops.prices import PER_INSTANCE, TABLE_FILE, TablePrices
 from scripts.ops.prices.api import QUERIES
 from stacks.config import load_config
 
+# hbase_mode=emr needs the in-transit encryption certificates (or an explicit opt-out).
+EMR_CERTIFICATES = "s3://example-pinpoint-certs/emr/pinpoint-certs.zip"
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_REGIONS = {
     "us-east-1",
@@ -146,7 +149,7 @@ def test_default_deployment_computed_by_hand() -> None:
 
 
 def test_emr_deployment_computed_by_hand() -> None:
-    lines, total = bill_lines({"hbase_mode": "emr"})
+    lines, total = bill_lines({"hbase_mode": "emr", "emr_tls_certificates_s3_uri": EMR_CERTIFICATES})
     hand = {
         # collector_min_count=2 tasks of 2048 CPU / 4096 MiB; web_count=1 of 1024 / 2048
         "Fargate ARM64 vCPU, collectors (2 tasks x 2 vCPU)": cents(2 * 2 * 730 * ARM_VCPU_H),  # 94.5496
@@ -480,7 +483,15 @@ def api_env(tmp_path: Path, endpoint: str) -> dict[str, str]:
 
 def test_auto_uses_the_price_list_api_when_credentials_work(tmp_path: Path) -> None:
     with price_list_api() as (endpoint, seen):
-        result = run_cost("-c", "region=us-east-1", "-c", "hbase_mode=emr", env=api_env(tmp_path, endpoint))
+        result = run_cost(
+            "-c",
+            "region=us-east-1",
+            "-c",
+            "hbase_mode=emr",
+            "-c",
+            f"emr_tls_certificates_s3_uri={EMR_CERTIFICATES}",
+            env=api_env(tmp_path, endpoint),
+        )
     assert result.returncode == 0, result.stderr
     out = result.stdout.splitlines()
     assert out[1].startswith(
@@ -533,7 +544,12 @@ def test_a_denied_price_list_falls_back_to_the_table_and_says_why(tmp_path: Path
             "storage; HBase data on the task's ephemeral storage, lost with the task)",
         ),
         (
-            {"hbase_mode": "emr", "emr_core_instance_count": "3", "collector_max_count": "8"},
+            {
+                "hbase_mode": "emr",
+                "emr_tls_certificates_s3_uri": EMR_CERTIFICATES,
+                "emr_core_instance_count": "3",
+                "collector_max_count": "8",
+            },
             "emr: EMR HBase cluster (m7g.xlarge primary + m7g.xlarge x 3 core, emr-7.13.0, data on S3) + 2-8 "
             "collectors (2 vCPU / 4 GiB, autoscaled on 60% CPU) + 1 web",
         ),
@@ -551,7 +567,15 @@ def test_make_deploy_names_the_topology(overrides: dict[str, str], line: str) ->
 def test_the_preflight_prints_the_topology_before_its_checks(tmp_path: Path) -> None:
     """`diff` runs the same first checks as `deploy` without probing downloads or Docker."""
     result = subprocess.run(
-        [sys.executable, "scripts/preflight.py", "diff", "-c", "hbase_mode=emr"],
+        [
+            sys.executable,
+            "scripts/preflight.py",
+            "diff",
+            "-c",
+            "hbase_mode=emr",
+            "-c",
+            f"emr_tls_certificates_s3_uri={EMR_CERTIFICATES}",
+        ],
         cwd=REPO_ROOT,
         env=offline_env(tmp_path),
         capture_output=True,

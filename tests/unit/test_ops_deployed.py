@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from scripts.ops.deployed import OUTPUT_NAMES, missing_outputs, next_steps
+from scripts.ops.deployed import OUTPUT_NAMES, missing_outputs, next_steps, service_names
 from stacks.config import parse_settings
 
 OUTPUTS = {
@@ -59,3 +59,15 @@ def test_steps_whose_outputs_are_missing_are_left_out() -> None:
     assert "APM_OPTS" not in text
     assert "secretsmanager" not in text
     assert next_steps({}, parse_settings({}), region="us-east-1", environment=None) == []
+
+
+def test_a_distributed_stack_is_waited_for_by_its_collector_and_web_services() -> None:
+    distributed = {key: value for key, value in OUTPUTS.items() if key != "PinpointServiceName"} | {
+        "CollectorServiceName": "pinpoint-collector",
+        "WebServiceName": "pinpoint-web",
+    }
+    assert missing_outputs(distributed) == []
+    assert service_names(distributed) == ["pinpoint-collector", "pinpoint-web"]
+    assert service_names(OUTPUTS) == ["pinpoint"]
+    # One of the two is not enough to stand for the all-in-one service.
+    assert "PinpointServiceName" in missing_outputs(distributed | {"WebServiceName": ""})
