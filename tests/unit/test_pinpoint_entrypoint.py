@@ -16,6 +16,8 @@ one boot's events share one run (``reference``).
 
 from __future__ import annotations
 
+import fcntl
+import json
 import re
 import subprocess
 import time
@@ -76,34 +78,65 @@ REFERENCE_ENV = {
 
 
 class Reference:
-    """One all-in-one boot with REFERENCE_ENV, its health checks, then a SIGTERM stop."""
+    """One all-in-one boot with REFERENCE_ENV, its health check, then a SIGTERM stop: run once per
+    session by whichever xdist worker asks first (under a lock, like the shared synth in
+    conftest.py), read from its files by the others."""
 
-    def __init__(self, supervisors: Supervisors) -> None:
-        self.supervisors = supervisors
-        version2 = supervisors.workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
-        version2.mkdir(parents=True)
-        for zxid in (0x10, 0x20, 0x30, 0x40, 0x50, 0x60):
-            (version2 / f"snapshot.{zxid:x}").write_text("old snapshot")
-            (version2 / f"log.{zxid + 1:x}").write_text("old log")
-        self.zookeeper = version2
-        self.run = supervisors.launch(**REFERENCE_ENV)
-        self.run.wait_booted()
-        self.run.wait_for(lambda: "[web] standin web started" in self.run.output(), what="web output")
-        self.healthy = self.run.healthcheck()
-        self.booted_output = self.run.output()
-        sent = time.monotonic()
-        self.exit_code = self.run.stop()
-        self.stop_seconds = time.monotonic() - sent
-        self.tables = supervisors.state / "tables"
+    def __init__(self, directory: Path, python: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        summary = directory / "summary.json"
+        with (directory / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not summary.exists():
+                summary.write_text(json.dumps(self._boot_and_stop(directory / "run", python)))
+        facts = json.loads(summary.read_text())
+        self.workdir = Path(facts["workdir"])
+        self.run = Run(None, Path(facts["events"]), Path(facts["output"]), facts["env"])
+        self.healthy = subprocess.CompletedProcess([], facts["healthy_code"], facts["healthy_stdout"], "")
+        self.booted_output = facts["booted_output"]
+        self.exit_code = facts["exit_code"]
+        self.stop_seconds = facts["stop_seconds"]
+        self.tables = Path(facts["state"]) / "tables"
+        self.zookeeper = self.workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
+
+    @staticmethod
+    def _boot_and_stop(workdir: Path, python: Path) -> dict[str, object]:
+        workdir.mkdir()
+        supervisors = Supervisors(workdir, python)
+        try:
+            version2 = workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
+            version2.mkdir(parents=True)
+            for zxid in (0x10, 0x20, 0x30, 0x40, 0x50, 0x60):
+                (version2 / f"snapshot.{zxid:x}").write_text("old snapshot")
+                (version2 / f"log.{zxid + 1:x}").write_text("old log")
+            run = supervisors.launch(**REFERENCE_ENV)
+            run.wait_booted()
+            run.wait_for(lambda: "[web] standin web started" in run.output(), what="web output")
+            healthy = run.healthcheck()
+            booted_output = run.output()
+            sent = time.monotonic()
+            exit_code = run.stop()
+            return {
+                "workdir": str(workdir),
+                "state": str(supervisors.state),
+                "events": str(run.events_file),
+                "output": str(run.output_file),
+                "env": run.env,
+                "healthy_code": healthy.returncode,
+                "healthy_stdout": healthy.stdout,
+                "booted_output": booted_output,
+                "exit_code": exit_code,
+                "stop_seconds": time.monotonic() - sent,
+            }
+        finally:
+            supervisors.close()
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, python: Path) -> Iterator[Reference]:
-    supervisors = Supervisors(tmp_path_factory.mktemp("reference"), python)
-    try:
-        yield Reference(supervisors)
-    finally:
-        supervisors.close()
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory, worker_id: str, python: Path) -> Reference:
+    # xdist workers' base temp dirs share a parent: the session's; without xdist, the base itself.
+    base = tmp_path_factory.getbasetemp()
+    return Reference((base.parent if worker_id != "master" else base) / "pinpoint-reference", python)
 
 
 # --- start order and readiness ---------------------------------------------------------------
@@ -329,7 +362,7 @@ def test_pinpoint_servers_bind_admin_ports_to_loopback_and_log_to_the_console(re
         f"-Dcollector.receiver.grpc.span.bindaddress.port={env['PINPOINT_COLLECTOR_SPAN_PORT']}" in collector
     )
     assert "-Dextra.flag=1" in collector
-    assert collector[-2:] == ["-jar", str(reference.supervisors.workdir / "pinpoint-collector.jar")]
+    assert collector[-2:] == ["-jar", str(reference.workdir / "pinpoint-collector.jar")]
     # Web: UI on every interface, management (actuator) on loopback, no usage data sent.
     assert f"-Dserver.port={env['PINPOINT_WEB_PORT']}" in web
     assert not any(a.startswith("-Dserver.address") for a in web)
@@ -385,31 +418,40 @@ def test_healthcheck_proves_the_backend_not_the_ui_fallback(reference: Reference
     assert reference.healthy.stdout.strip() == "healthy: hbase collector web"
 
 
-def test_healthcheck_fails_when_the_web_backend_is_broken_behind_the_ui_fallback(
-    supervisors: Supervisors,
-) -> None:
-    """On 3.x web, /serverTime is the UI's index.html (200) even when the controllers fail."""
+def test_healthcheck_follows_the_role_and_fails_for_what_breaks(supervisors: Supervisors) -> None:
+    """Without an argument it checks what PINPOINT_ROLE serves; each part fails on its own."""
     run = supervisors.launch(PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
     run.wait_booted()
+    env = dict(run.env)
+
+    def check(role: str) -> tuple[int, str]:
+        run.env = {**env, "PINPOINT_ROLE": role}
+        result = run.healthcheck()
+        return result.returncode, result.stdout.strip()
+
+    assert check("all-in-one") == (0, "healthy: hbase collector web")
+    assert check("collector") == (0, "healthy: collector")
+    assert check("web") == (0, "healthy: web")
+    assert check("hbase") == (0, "healthy: hbase")
+    assert check("bootstrap") == (1, "bootstrap: a one-shot job, not a service: nothing to check")
+    assert check("worker")[0] == 2
+
+    # On 3.x web, /serverTime is the UI's index.html (200) even when the controllers fail.
     supervisors.trigger("web.broken")
+    code, line = check("all-in-one")
+    assert code == 1
+    assert line.startswith(f"web: GET /api-public/serverTime on port {env['PINPOINT_WEB_PORT']} failed: ")
+    assert "500" in line
+    assert check("collector") == (0, "healthy: collector")
+    assert check("web")[0] == 1
 
-    result = run.healthcheck()
-    assert result.returncode == 1
-    assert f"web: GET /api-public/serverTime on port {run.env['PINPOINT_WEB_PORT']} failed" in result.stdout
-    assert run.healthcheck("hbase", "collector").returncode == 0
-
-
-def test_healthcheck_fails_when_the_region_server_dies_but_the_master_lives(
-    supervisors: Supervisors,
-) -> None:
-    run = supervisors.launch(PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
-    run.wait_booted()
+    # The region server (a thread of the master's JVM) dies while the master lives on.
     supervisors.trigger("regionserver.dead")
-
-    result = run.healthcheck()
-    assert result.returncode == 1
-    assert "hbase: the master reports no live region server (numRegionServers=0)" in result.stdout
+    code, line = check("hbase")
+    assert code == 1
+    assert line == "hbase: the master reports no live region server (numRegionServers=0)"
     run.wait_for(lambda: bool(run.find("hbase-regionserver", "aborted")), what="region server abort")
+    assert run.process is not None
     assert run.process.poll() is None  # the master JVM (and the supervisor) still run
 
 
@@ -452,26 +494,20 @@ def test_every_process_output_is_prefixed(reference: Reference) -> None:
     assert "[hbase-bootstrap] pinpoint-bootstrap:initialized" in out
 
 
-@pytest.mark.parametrize("dying", ["collector", "web"])
+@pytest.mark.parametrize(("dying", "status", "container_status"), [("collector", 7, 7), ("web", 0, 1)])
 def test_a_dead_pinpoint_process_stops_the_rest_and_fails_the_container(
-    launch: Callable[..., Run], dying: str
+    launch: Callable[..., Run], dying: str, status: int, container_status: int
 ) -> None:
-    run = launch(**{f"STANDIN_{dying.upper()}_EXIT_AFTER": "1:7"})
+    run = launch(**{f"STANDIN_{dying.upper()}_EXIT_AFTER": f"1:{status}"})
 
-    assert run.wait_exit() == 7
+    # Its status, or 1 when it exited 0: a child ending on its own is a failure either way.
+    assert run.wait_exit() == container_status
     survivor = "web" if dying == "collector" else "collector"
     assert run.find(survivor, "sigterm")
     # HBase is still flushed and shut down cleanly, so a crash loses no acknowledged write.
     assert run.first("hbase-shell", "flush").at < run.first("hbase-master-stop", "run").at
     assert run.find("hbase-master", "stopped")
-    assert f"{dying} exited unexpectedly with status 7" in run.output()
-
-
-def test_a_pinpoint_process_exiting_zero_still_fails_the_container(launch: Callable[..., Run]) -> None:
-    run = launch(STANDIN_WEB_EXIT_AFTER="1:0")
-
-    assert run.wait_exit() == 1
-    assert "web exited unexpectedly with status 0" in run.output()
+    assert f"{dying} exited unexpectedly with status {status}" in run.output()
 
 
 def test_hbase_death_stops_collector_and_web(supervisors: Supervisors) -> None:
@@ -702,32 +738,35 @@ def test_bootstrap_waits_for_a_master_that_is_still_initializing(supervisors: Su
 
 
 @pytest.mark.parametrize(
-    ("env", "reason"),
+    ("hbase", "env", "reason"),
     [
-        # Nothing at the quorum (the name is nobody's): ZooKeeper is never reached.
+        # Nothing answers at the quorum: ZooKeeper is never reached.
         (
-            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": "zk.invalid:2181"},
-            "KeeperErrorCode = ConnectionLoss for /hbase/master (quorum zk.invalid:2181)",
+            False,
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM},
+            f"KeeperErrorCode = ConnectionLoss for /hbase/master (quorum {QUORUM})",
         ),
         # Reached, but HBase lives under another znode parent.
         (
+            True,
             {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_HBASE_ZNODE_PARENT": "/hbase-unsecure"},
             "KeeperErrorCode = NoNode for /hbase-unsecure/master",
         ),
     ],
 )
 def test_bootstrap_that_cannot_reach_the_master_fails_with_one_line(
-    supervisors: Supervisors, env: dict[str, str], reason: str
+    supervisors: Supervisors, hbase: bool, env: dict[str, str], reason: str
 ) -> None:
-    hbase_role(supervisors)
+    if hbase:
+        hbase_role(supervisors)
     run = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_BOOT_TIMEOUT_SECONDS="2", **env)
 
     assert run.wait_exit() == 1
     (line,) = bootstrap_lines(run)
-    quorum = env["PINPOINT_HBASE_ZOOKEEPER_QUORUM"]
-    assert line.startswith(f"bootstrap failed: the HBase at {quorum} (znode ")
+    assert line.startswith(f"bootstrap failed: the HBase at {QUORUM} (znode ")
     assert "was not ready within 2s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in line
     assert reason in line
+    assert run.output().rstrip().endswith(line)  # the last thing it says
     assert run.find("hbase-shell", "create") == []
 
 
@@ -798,8 +837,19 @@ def test_server_roles_refuse_a_missing_or_bad_quorum(launch: Callable[..., Run],
     assert missing.find(role, "start") == bad.find(role, "start") == []
 
 
-def test_collector_role_runs_the_collector_alone_against_the_named_hbase(supervisors: Supervisors) -> None:
-    hbase_role(supervisors)
+@pytest.fixture(scope="module")
+def shared_hbase(tmp_path_factory: pytest.TempPathFactory, python: Path) -> Iterator[Supervisors]:
+    """A running hbase role for the server-role tests of this module (they only read from it)."""
+    supervisors = Supervisors(tmp_path_factory.mktemp("shared-hbase"), python)
+    try:
+        hbase_role(supervisors)
+        yield supervisors
+    finally:
+        supervisors.close()
+
+
+def test_collector_role_runs_the_collector_alone_against_the_named_hbase(shared_hbase: Supervisors) -> None:
+    supervisors = shared_hbase
     # The first entry answers nothing and has another port: HBase keeps each entry's own port
     # (ZKConfig#buildZKQuorumServerString), so the second entry must be tried on 2181, not 2999.
     quorum = f"zk-gone.invalid:2999,{QUORUM}"
@@ -832,8 +882,8 @@ def test_collector_role_runs_the_collector_alone_against_the_named_hbase(supervi
     assert "flushing" not in run.output()
 
 
-def test_web_role_runs_the_web_alone_with_the_admin_password(supervisors: Supervisors) -> None:
-    hbase_role(supervisors)
+def test_web_role_runs_the_web_alone_with_the_admin_password(shared_hbase: Supervisors) -> None:
+    supervisors = shared_hbase
     run = supervisors.launch(
         PINPOINT_ROLE="web",
         PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,
@@ -854,7 +904,10 @@ def test_web_role_runs_the_web_alone_with_the_admin_password(supervisors: Superv
     healthy = run.healthcheck()
     assert (healthy.returncode, healthy.stdout.strip()) == (0, "healthy: web")
     supervisors.trigger("web.broken")
-    assert run.healthcheck().returncode == 1
+    try:
+        assert run.healthcheck().returncode == 1
+    finally:
+        (supervisors.state / "web.broken").unlink()
     assert run.stop() == 0
 
 
@@ -891,24 +944,3 @@ def test_each_role_has_its_memory_floor(
     run = launch(PINPOINT_ROLE=role, PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM, CONTAINER_MEMORY_MB=memory)
     assert run.wait_exit(timeout=10) == 1
     assert message in run.output()
-
-
-def test_healthcheck_follows_the_role(supervisors: Supervisors) -> None:
-    run = supervisors.launch(PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
-    run.wait_booted()
-    env = dict(run.env)
-
-    def check(role: str) -> tuple[int, str]:
-        run.env = {**env, "PINPOINT_ROLE": role}
-        result = run.healthcheck()
-        return result.returncode, result.stdout.strip()
-
-    assert check("all-in-one") == (0, "healthy: hbase collector web")
-    assert check("collector") == (0, "healthy: collector")
-    assert check("web") == (0, "healthy: web")
-    assert check("hbase") == (0, "healthy: hbase")
-    assert check("bootstrap") == (1, "bootstrap: a one-shot job, not a service: nothing to check")
-    assert check("worker")[0] == 2
-    supervisors.trigger("web.broken")
-    assert check("collector") == (0, "healthy: collector")
-    assert check("web")[0] == 1

@@ -73,7 +73,7 @@ class Event:
 class Run:
     """One supervisor process and the files it and its stand-ins write."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None  # None: a finished run read back from its files
     events_file: Path
     output_file: Path
     env: dict[str, str]
@@ -104,7 +104,7 @@ class Run:
         while time.monotonic() < deadline:
             if predicate():
                 return
-            if self.process.poll() is not None:
+            if self.process is None or self.process.poll() is not None:
                 break
             time.sleep(0.05)
         if predicate():
@@ -115,6 +115,7 @@ class Run:
         self.wait_for(lambda: "[supervisor] boot complete in" in self.output(), what="boot complete")
 
     def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.process is not None, "a finished run"
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -134,6 +135,7 @@ class Run:
         )
 
     def stop(self) -> int:
+        assert self.process is not None, "a finished run"
         self.process.send_signal(signal.SIGTERM)
         return self.wait_exit()
 
@@ -198,6 +200,6 @@ class Supervisors:
 
     def close(self) -> None:
         for run in self.runs:
-            if run.process.poll() is None:
+            if run.process is not None and run.process.poll() is None:
                 os.killpg(run.process.pid, signal.SIGKILL)
                 run.process.wait()
