@@ -51,8 +51,9 @@ def free_ports(count: int) -> list[int]:
 def python_bin(directory: Path) -> Path:
     """A PATH directory whose ``python3`` is this interpreter's own binary.
 
-    The stand-ins start with ``#!/usr/bin/env python3``; a version manager's shim there (pyenv's
-    is a shell script running ``pyenv exec``) would double the start time of every stand-in.
+    The stand-ins start with ``#!/usr/bin/env -S python3 -S`` (stdlib only: no site-packages to
+    scan); a version manager's shim there (pyenv's is a shell script running ``pyenv exec``)
+    would double the start time of every stand-in.
     """
     directory.mkdir(parents=True, exist_ok=True)
     link = directory / "python3"
@@ -178,7 +179,7 @@ class Supervisors:
             "CONTAINER_MEMORY_MB": "4096",
             # Fast polls (the defaults are 0.5 s and 2 s): the stand-ins answer at once, so what
             # a test waits for is its scenario's own timing, not the supervisor's sleeps.
-            "PINPOINT_POLL_SECONDS": "0.05",
+            "PINPOINT_POLL_SECONDS": "0.1",
             "PINPOINT_HBASE_POLL_SECONDS": "0.1",
             "STANDIN_MASTER_STOP_SECONDS": "0.1",
             **self.ports,
