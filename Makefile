@@ -15,7 +15,7 @@ CDK_ARGS ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup synth bootstrap deploy diff destroy cost status push-image pin-checksums test test-unit test-integration lint format bench provision-test-host clean
+.PHONY: help setup synth bootstrap deploy diff destroy cost status push-image pin-checksums local local-down test test-unit test-integration lint format bench provision-test-host clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (s
 
 pin-checksums: setup ## Download the jars, HBase and agent, verify them, record their SHA-512 in config/default.json (ARGS="--config prod")
 	$(PY) scripts/pin_checksums.py $(ARGS)
+
+local: setup ## Pinpoint + the sample app on this machine's Docker engine, no AWS (settings: CDK_ARGS; options: ARGS="--help")
+	$(PY) scripts/local.py up $(CDK_ARGS) $(ARGS)
+
+local-down: setup ## Stop and remove make local's containers; keeps the HBase data volume (ARGS=--volumes removes it)
+	$(PY) scripts/local.py down $(ARGS)
 
 test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)
 	$(PY) -m ruff check .

@@ -46,11 +46,13 @@ def build_image(
     on_event: Callable[[StreamEvent], None] | None = None,
     dockerfile: str = "Dockerfile",
     build_args: Mapping[str, str] | None = None,
+    network_mode: str | None = None,
 ) -> str:
     """Build ``context`` for ``platform`` with the classic builder, tag it, return the image ID.
 
     ``pull=False``: base images come from the local engine when present (our CI has no public
-    registry); a missing base is still pulled by the engine.
+    registry); a missing base is still pulled by the engine. ``network_mode`` (e.g. ``host``)
+    is the network of the RUN steps, for a download mirror on this machine's loopback.
     """
     if not (context / dockerfile).is_file():
         raise ScriptError(f"no {dockerfile} in build context {context}", exit_code=EXIT_USAGE)
@@ -65,6 +67,7 @@ def build_image(
             pull=False,
             decode=True,
             buildargs=dict(build_args or {}),
+            network_mode=network_mode,
         )
         return read_build_stream(events, on_event)
     except (docker.errors.APIError, docker.errors.BuildError, requests.RequestException) as error:

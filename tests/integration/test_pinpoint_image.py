@@ -1,33 +1,15 @@
 """Integration test of images/pinpoint: the real Dockerfile and supervisor, stand-in artifacts.
 
-No registry or download site is reachable, so the build runs FROM a locally debootstrapped JRE
-image (conftest's ``jre_base_image``) and downloads from a loopback mirror holding stand-ins
-laid out under the real URL paths:
-
-* ``pinpoint-{collector,web}-<v>-exec.jar``: one JDK-only program (standins/pinpoint/
-  StandinPinpoint.java) that listens on the ports the supervisor's -D options name and answers
-  the health path;
-* ``hbase-<v>-hadoop3-bin.tar.gz``: a distribution whose bin/hbase assembles JVM options as the
-  real one does and runs StandinHBase.java in a real JVM: HBase 2.6's rules where the supervisor
-  depends on them (stop needs --shutDownCluster, DDL waits for initialization, the master's JMX,
-  a region server that can die while the master lives, ZooKeeper snapshots), every event
-  recorded in the data directory. It also carries docs/ and lib/shaded-clients/, which the
-  Dockerfile must not extract.
-
-Checksums of the stand-ins are computed here and passed as build arguments, exactly as a real
-build passes the published ones. What this proves and what only AWS can prove is listed in
-images/pinpoint/README.md.
+The image is built by tests.integration.pinpoint_harness.py (shared with the role and
+`make local` tests) from a loopback mirror of stand-ins laid out under the real URL paths; its
+docstring says what the stand-ins do. Here the all-in-one (the default PINPOINT_ROLE) runs as
+ECS runs it. What this proves and what only AWS can prove is listed in images/pinpoint/README.md.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import ipaddress
 import re
-import shutil
-import subprocess
-import tarfile
 import time
 import urllib.request
 import uuid
@@ -37,150 +19,64 @@ from pathlib import Path
 import docker
 import docker.errors
 import docker.models.containers
-import docker.models.images
 import pytest
 
-from tests.integration.mirror import serve_directory
-
-REPO = Path(__file__).resolve().parents[2]
-IMAGE_DIR = REPO / "images" / "pinpoint"
-STANDINS = Path(__file__).resolve().parent / "standins" / "pinpoint"
-DOCKERFILE = (IMAGE_DIR / "Dockerfile").read_text()
-PINPOINT_VERSION = re.search(r"^ARG PINPOINT_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
-HBASE_VERSION = re.search(r"^ARG HBASE_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
-HBASE_TARBALL = f"hbase-{HBASE_VERSION}-hadoop3-bin.tar.gz"
-TABLES = re.findall(r"^create '([^']+)'", (IMAGE_DIR / "hbase" / "pinpoint-tables.hbase").read_text(), re.M)
-
-IMAGE_UID = 10001
-DATA_DIR_IN_IMAGE = "/var/lib/pinpoint/hbase"
-# ECS stops a task with SIGTERM and kills it this many seconds later (Fargate's maximum).
-ECS_STOP_TIMEOUT = 120
-
-
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
+from tests.integration.pinpoint_harness import (
+    DATA_DIR_IN_IMAGE,
+    HBASE_TARBALL,
+    IMAGE_UID,
+    SESSION_TAG,
+    TABLES,
+    Container,
+    build,
+    build_args,
+    data_dir,
+    remove_image,
+    removed_after,
+    stand_in_image,
+    stand_in_mirror,
+)
 
 
 @pytest.fixture(scope="module")
-def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Stand-in artifacts under the same paths as Maven Central and the Apache archive."""
-    root = tmp_path_factory.mktemp("pinpoint-mirror")
-    build = tmp_path_factory.mktemp("standin-build")
-    subprocess.run(
-        [
-            "javac",
-            "--release",
-            "17",
-            "-d",
-            str(build / "classes"),
-            str(STANDINS / "StandinPinpoint.java"),
-            str(STANDINS / "StandinHBase.java"),
-        ],
-        check=True,
-    )
-    jar = build / "standin.jar"
-    subprocess.run(
-        [
-            "jar",
-            "--create",
-            "--file",
-            str(jar),
-            "--main-class",
-            "StandinPinpoint",
-            "-C",
-            str(build / "classes"),
-            ".",
-        ],
-        check=True,
-    )
-    for component in ("collector", "web"):
-        target = root / "pinpoint" / f"pinpoint-{component}" / PINPOINT_VERSION
-        target.mkdir(parents=True)
-        shutil.copy(jar, target / f"pinpoint-{component}-{PINPOINT_VERSION}-exec.jar")
-    hbase_jar = build / "standin-hbase.jar"
-    subprocess.run(
-        [
-            "jar",
-            "--create",
-            "--file",
-            str(hbase_jar),
-            "-C",
-            str(build / "classes"),
-            "StandinHBase.class",
-            "-C",
-            str(build / "classes"),
-            "StandinHBase$ShellError.class",
-        ],
-        check=True,
-    )
-    hbase = root / "hbase" / HBASE_VERSION
-    hbase.mkdir(parents=True)
-    with tarfile.open(hbase / HBASE_TARBALL, "w:gz") as archive:
-        archive.add(STANDINS / "hbase-dist", arcname=f"hbase-{HBASE_VERSION}")
-        archive.add(hbase_jar, arcname=f"hbase-{HBASE_VERSION}/lib/standin-hbase.jar")
-    return root
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    with stand_in_mirror(tmp_path_factory) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def mirror_url(mirror_root: Path) -> Iterator[str]:
-    with serve_directory(mirror_root) as url:
-        yield url
+def mirror_root(mirror: tuple[Path, str]) -> Path:
+    return mirror[0]
 
 
-def build_args(mirror_root: Path, mirror_url: str, base_image: str) -> dict[str, str]:
-    jars = mirror_root / "pinpoint"
-    return {
-        "BASE_IMAGE": base_image,
-        "PINPOINT_BASE_URL": f"{mirror_url}/pinpoint",
-        "HBASE_BASE_URL": f"{mirror_url}/hbase",
-        "HBASE_SHA512": sha512(mirror_root / "hbase" / HBASE_VERSION / HBASE_TARBALL),
-        "PINPOINT_COLLECTOR_SHA512": sha512(
-            jars / "pinpoint-collector" / PINPOINT_VERSION / f"pinpoint-collector-{PINPOINT_VERSION}-exec.jar"
-        ),
-        "PINPOINT_WEB_SHA512": sha512(
-            jars / "pinpoint-web" / PINPOINT_VERSION / f"pinpoint-web-{PINPOINT_VERSION}-exec.jar"
-        ),
-    }
-
-
-def build(
-    client: docker.DockerClient, args: dict[str, str], *, tag: str, platform: str | None = None
-) -> docker.models.images.Image:
-    # Host network: the mirror listens on the host's loopback. Classic builder (no BuildKit).
-    image, _logs = client.images.build(
-        path=str(IMAGE_DIR),
-        tag=tag,
-        buildargs=args,
-        network_mode="host",
-        platform=platform,
-        rm=True,
-        forcerm=True,
-    )
-    return image
-
-
-def build_error(client: docker.DockerClient, args: dict[str, str]) -> str:
-    """Build that must fail; returns its log."""
-    with pytest.raises(docker.errors.BuildError) as failure:
-        build(client, args, tag=f"local/pinpoint-aio-broken:{uuid.uuid4().hex[:8]}")
-    return "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in failure.value.build_log)
+@pytest.fixture(scope="module")
+def mirror_url(mirror: tuple[Path, str]) -> str:
+    return mirror[1]
 
 
 @pytest.fixture(scope="module")
 def pinpoint_image(
     docker_client: docker.DockerClient, jre_base_image: str, mirror_root: Path, mirror_url: str
-) -> str:
-    tag = "local/pinpoint-aio-test:latest"
-    build(docker_client, build_args(mirror_root, mirror_url, jre_base_image), tag=tag)
-    return tag
+) -> Iterator[str]:
+    with stand_in_image(docker_client, jre_base_image, mirror_root, mirror_url) as image:
+        yield image
 
 
-def data_dir(tmp_path: Path) -> Path:
-    """A host directory for HBASE_DATA_DIR, owned by the image's user like a prepared volume."""
-    path = tmp_path / "hbase-data"
-    path.mkdir()
-    shutil.chown(path, IMAGE_UID, IMAGE_UID)
-    return path
+@pytest.fixture
+def containers(pinpoint_image: str) -> Iterator[list[Container]]:
+    with removed_after() as started:
+        yield started
+
+
+# ECS stops a task with SIGTERM and kills it this many seconds later (Fargate's maximum).
+ECS_STOP_TIMEOUT = 120
+
+
+def build_error(client: docker.DockerClient, args: dict[str, str]) -> str:
+    """Build that must fail; returns its log."""
+    with pytest.raises(docker.errors.BuildError) as failure:
+        build(client, args, tag=f"local/pinpoint-it-broken:{uuid.uuid4().hex[:8]}")
+    return "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in failure.value.build_log)
 
 
 # What the deployment passes (stacks/constructs/pinpoint_service.py), with faster HBase checks.
@@ -191,98 +87,22 @@ CONTAINER_ENV = {
     "PINPOINT_HBASE_CHECK_FAILURES": "2",
 }
 # Ports that must listen on every interface, and ports that must stay on loopback (README
-# "Runtime contract"): web, collector gRPC; collector HTTP, web management, HBase master info,
-# ZooKeeper (the stand-in HBase serves only the info port).
+# "Runtime contract"): web, collector gRPC; collector HTTP, web management, and HBase's
+# ZooKeeper, master RPC, master info and region server RPC (the stand-in binds what
+# conf/hbase-site.xml says).
 PUBLIC_PORTS = {8080, 9991, 9992, 9993}
-LOOPBACK_PORTS = {8081, 8443, 16010}
+LOOPBACK_PORTS = {8081, 8443, 2181, 16000, 16010, 16020}
 
 
-class Container:
-    """A running all-in-one container plus the helpers the scenarios need."""
-
-    def __init__(self, client: docker.DockerClient, image: str, data: Path, *, init: bool = True) -> None:
-        self.data = data
-        self.started = time.monotonic()
-        self.inner: docker.models.containers.Container = client.containers.run(
-            image,
-            detach=True,
-            init=init,  # ECS: initProcessEnabled; without it the supervisor is PID 1
-            mem_limit="3g",
-            environment=CONTAINER_ENV,
-            volumes={str(data): {"bind": DATA_DIR_IN_IMAGE, "mode": "rw"}},
-            ports={"8080/tcp": ("127.0.0.1", None)},
-        )
-
-    def logs(self) -> str:
-        return self.inner.logs().decode(errors="replace")
-
-    def exec(self, *command: str) -> tuple[int, str]:
-        result = self.inner.exec_run(list(command))
-        return result.exit_code, result.output.decode(errors="replace")
-
-    def wait_healthy(self, timeout: float = 180.0) -> float:
-        """Seconds from `docker run` until the image's health check passed."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.inner.reload()
-            if self.inner.status != "running":
-                raise AssertionError(f"container stopped while starting; logs:\n{self.logs()}")
-            if self.exec("/usr/local/bin/pinpoint-healthcheck")[0] == 0:
-                return time.monotonic() - self.started
-            time.sleep(1)
-        raise AssertionError(f"not healthy within {timeout}s; logs:\n{self.logs()}")
-
-    def wait_log(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.logs())
-            if match:
-                return match
-            time.sleep(0.5)
-        raise AssertionError(f"no log line matching {pattern!r}; logs:\n{self.logs()}")
-
-    def host_port(self, container_port: str) -> int:
-        self.inner.reload()
-        return int(self.inner.ports[container_port][0]["HostPort"])
-
-    def listening(self) -> dict[int, set[str]]:
-        """Listening TCP ports -> local addresses, from /proc/net/tcp{,6} (no netstat in the image)."""
-        _, text = self.exec("bash", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null")
-        result: dict[int, set[str]] = {}
-        for line in text.splitlines()[1:]:
-            fields = line.split()
-            if len(fields) < 4 or fields[3] != "0A" or ":" not in fields[1]:
-                continue
-            address_hex, port_hex = fields[1].split(":")
-            raw = bytes.fromhex(address_hex)
-            # /proc shows each 32-bit word in host (little-endian) order.
-            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-            address = ipaddress.ip_address(words)
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-                address = address.ipv4_mapped
-            result.setdefault(int(port_hex, 16), set()).add(str(address))
-        return result
-
-    def wait_exit(self, timeout: float) -> int:
-        return int(self.inner.wait(timeout=timeout)["StatusCode"])
-
-    def ddl_log(self) -> list[str]:
-        return (self.data / "standin-ddl.log").read_text().splitlines()
-
-    def events(self, name: str) -> list[str]:
-        return [line for line in self.ddl_log() if line.split()[1] == name]
-
-    def remove(self) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            self.inner.remove(force=True)
-
-
-@pytest.fixture
-def containers(docker_client: docker.DockerClient, pinpoint_image: str) -> Iterator[list[Container]]:
-    started: list[Container] = []
-    yield started
-    for container in started:
-        container.remove()
+def all_in_one(client: docker.DockerClient, image: str, data: Path, *, init: bool = True) -> Container:
+    return Container(
+        client,
+        image,
+        data=data,
+        environment=CONTAINER_ENV,
+        init=init,
+        ports={"8080/tcp": ("127.0.0.1", None)},
+    )
 
 
 def test_build_fails_closed_without_a_checksum(
@@ -338,7 +158,8 @@ def test_image_contract_and_no_build_leftovers(
         entrypoint=[
             "bash",
             "-c",
-            "ls /opt /opt/hbase /opt/hbase/lib /opt/pinpoint; find / -xdev -name '*.tar.gz' | wc -l",
+            "ls /opt /opt/hbase /opt/hbase/lib /opt/pinpoint /usr/local/lib/pinpoint-supervisor "
+            "/opt/hbase/conf-network; find / -xdev -name '*.tar.gz' | wc -l",
         ],
         remove=True,
     ).decode()
@@ -346,7 +167,17 @@ def test_image_contract_and_no_build_leftovers(
     assert "docs" not in names
     assert "shaded-clients" not in names
     assert "hbase.tar.gz" not in names
-    assert {"pinpoint-collector.jar", "pinpoint-web.jar", "conf", "hbase"} <= set(names)
+    assert {"pinpoint-collector.jar", "pinpoint-web.jar", "conf", "hbase", "conf-network"} <= set(names)
+    # The supervisor's libraries, and the hbase role's configuration next to the distribution's.
+    assert {
+        "process.sh",
+        "checks.sh",
+        "memory.sh",
+        "hbase.sh",
+        "pinpoint.sh",
+        "hbase-site.xml",
+        "hbase-env.sh",
+    } <= set(names)
     assert listing.split()[-1] == "0", "a tarball was left in the image"
 
 
@@ -354,7 +185,7 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
     docker_client: docker.DockerClient, pinpoint_image: str, containers: list[Container], tmp_path: Path
 ) -> None:
     data = data_dir(tmp_path)
-    first = Container(docker_client, pinpoint_image, data)
+    first = all_in_one(docker_client, pinpoint_image, data)
     containers.append(first)
     boot_seconds = first.wait_healthy()
     reported = first.wait_log(r"\[supervisor\] boot complete in (\d+)s")
@@ -389,6 +220,14 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
     assert f"[web] standin web admin.password from environment: sha256 {expected}" in logs
     assert "integration-secret" not in logs
     assert first.exec("test", "-e", "/var/lib/pinpoint/logs")[0] != 0, "a log file was written"
+    # Collector and web reached HBase as Pinpoint does (hbase.client.* -> ZooKeeper -> the
+    # master and meta region server at the names registered there), all on loopback.
+    for server in ("collector", "web"):
+        assert (
+            f"[{server}] standin {server} reached HBase: ZooKeeper 127.0.0.1:2181 (znode /hbase), "
+            "master localhost:16000, meta on localhost:16020"
+        ) in logs
+    assert {line.split()[2] for line in first.events("zk")} == {"127.0.0.1"}
 
     # SIGTERM (what ECS sends): the clean path — flush, cluster shutdown, exit 0 — in budget.
     started = time.monotonic()
@@ -409,7 +248,7 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
     # Second start on the same data, WITHOUT an init (the supervisor is PID 1): no table
     # created twice, old ZooKeeper snapshots purged, healthy, and again a clean stop.
     creates_before = len(first.events("create"))
-    second = Container(docker_client, pinpoint_image, data, init=False)
+    second = all_in_one(docker_client, pinpoint_image, data, init=False)
     containers.append(second)
     restart_seconds = second.wait_healthy()
     print(f"boot time (restart, tables exist): {restart_seconds:.1f}s")
@@ -425,7 +264,7 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
 def test_a_dead_region_server_fails_the_health_check_and_the_container(
     docker_client: docker.DockerClient, pinpoint_image: str, containers: list[Container], tmp_path: Path
 ) -> None:
-    container = Container(docker_client, pinpoint_image, data_dir(tmp_path))
+    container = all_in_one(docker_client, pinpoint_image, data_dir(tmp_path))
     containers.append(container)
     container.wait_healthy()
 
@@ -444,7 +283,7 @@ def test_a_dead_region_server_fails_the_health_check_and_the_container(
 def test_killing_the_collector_makes_the_container_exit_non_zero(
     docker_client: docker.DockerClient, pinpoint_image: str, containers: list[Container], tmp_path: Path
 ) -> None:
-    container = Container(docker_client, pinpoint_image, data_dir(tmp_path))
+    container = all_in_one(docker_client, pinpoint_image, data_dir(tmp_path))
     containers.append(container)
     container.wait_healthy()
 
@@ -469,16 +308,19 @@ def test_builds_for_linux_arm64_under_emulation(
     mirror_root: Path,
     mirror_url: str,
 ) -> None:
-    tag = "local/pinpoint-aio-test:arm64"
-    image = build(
-        docker_client,
-        build_args(mirror_root, mirror_url, jre_arm64_base_image),
-        tag=tag,
-        platform="linux/arm64",
-    )
+    tag = f"local/pinpoint-it:{SESSION_TAG}-arm64"
+    try:
+        image = build(
+            docker_client,
+            build_args(mirror_root, mirror_url, jre_arm64_base_image),
+            tag=tag,
+            platform="linux/arm64",
+        )
 
-    assert image.attrs["Architecture"] == "arm64"
-    machine = docker_client.containers.run(
-        tag, entrypoint=["uname", "-m"], platform="linux/arm64", remove=True
-    )
-    assert machine.decode().strip() == "aarch64"
+        assert image.attrs["Architecture"] == "arm64"
+        machine = docker_client.containers.run(
+            image.id, entrypoint=["uname", "-m"], platform="linux/arm64", remove=True
+        )
+        assert machine.decode().strip() == "aarch64"
+    finally:
+        remove_image(docker_client, tag)

@@ -6,206 +6,164 @@ The real supervisor script runs unchanged; `hbase` and `java` on its PATH are th
 which log every call to an events file and serve HTTP on the ports the supervisor names (the
 master's JMX, collector and web serverTime), each test on its own free ports. The HBase
 stand-in keeps its tables in a state directory that outlives a supervisor run, so a second
-run sees the first run's tables exactly as a restart on a persistent volume would.
+run sees the first run's tables exactly as a restart on a persistent volume would; several
+supervisors of one test share it like containers share a network (PINPOINT_ROLE tests).
+
+Speed: the supervisor's polls are set small (PINPOINT_POLL_SECONDS), events a scenario needs
+after boot are triggered by the test (files, not timers), and the assertions that only read
+one boot's events share one run (``reference``).
 """
 
 from __future__ import annotations
 
-import os
+import fcntl
+import json
 import re
-import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-IMAGE = REPO / "images" / "pinpoint"
-SUPERVISOR = IMAGE / "bin" / "pinpoint-supervisor"
-HEALTHCHECK = IMAGE / "bin" / "pinpoint-healthcheck"
-TABLES_FILE = IMAGE / "hbase" / "pinpoint-tables.hbase"
-STANDINS = Path(__file__).resolve().parent / "pinpoint_standins"
-
-ALL_TABLES = re.findall(r"^create '([^']+)'", TABLES_FILE.read_text(), re.M)
-PORT_VARIABLES = (
-    "PINPOINT_WEB_PORT",
-    "PINPOINT_COLLECTOR_AGENT_PORT",
-    "PINPOINT_COLLECTOR_STAT_PORT",
-    "PINPOINT_COLLECTOR_SPAN_PORT",
-    "PINPOINT_COLLECTOR_HTTP_PORT",
-    "PINPOINT_WEB_MANAGEMENT_PORT",
-    "PINPOINT_HBASE_MASTER_INFO_PORT",
+from tests.unit.pinpoint_standins.harness import (
+    ALL_TABLES,
+    IMAGE,
+    SUPERVISOR,
+    Run,
+    Supervisors,
+    python_bin,
 )
 
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+ADVERTISED = "hbase-standin.test"  # the hbase role's PINPOINT_HBASE_ADVERTISED_HOSTNAME
+QUORUM = f"{ADVERTISED}:2181"
 
 
-@dataclass
-class Event:
-    at: float
-    actor: str
-    name: str
-    detail: str
+@pytest.fixture(scope="session")
+def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return python_bin(tmp_path_factory.mktemp("python-bin"))
 
 
-@dataclass
-class Run:
-    """One supervisor process and the files it and its stand-ins write."""
+@pytest.fixture
+def supervisors(tmp_path: Path, python: Path) -> Iterator[Supervisors]:
+    started = Supervisors(tmp_path, python)
+    yield started
+    started.close()
 
-    process: subprocess.Popen[bytes]
-    events_file: Path
-    output_file: Path
-    env: dict[str, str]
-    started: float = field(default_factory=time.monotonic)
 
-    def events(self) -> list[Event]:
-        if not self.events_file.exists():
-            return []
-        result = []
-        for line in self.events_file.read_text().splitlines():
-            at, actor, name, *rest = line.split(" ", 3)
-            result.append(Event(float(at), actor, name, rest[0] if rest else ""))
-        return result
+@pytest.fixture
+def workdir(supervisors: Supervisors) -> Path:
+    return supervisors.workdir
 
-    def find(self, actor: str, name: str) -> list[Event]:
-        return [e for e in self.events() if e.actor == actor and e.name == name]
 
-    def first(self, actor: str, name: str) -> Event:
-        found = self.find(actor, name)
-        assert found, f"no '{actor} {name}' event; events:\n{self.events_file.read_text()}"
-        return found[0]
+@pytest.fixture
+def launch(supervisors: Supervisors) -> Callable[..., Run]:
+    return supervisors.launch
 
-    def output(self) -> str:
-        return self.output_file.read_text(errors="replace")
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 45.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        if predicate():
-            return
-        raise AssertionError(f"timed out waiting for {what}; output:\n{self.output()}")
+# --- one boot, many readers -------------------------------------------------------------------
 
-    def wait_booted(self) -> None:
-        self.wait_for(lambda: "[supervisor] boot complete in" in self.output(), what="boot complete")
+REFERENCE_ENV = {
+    "CONTAINER_MEMORY_MB": "8192",
+    "WEB_HEAP_MB": "1000",
+    # -Xms above the shell's 384 MB heap would stop every `hbase shell` JVM if it leaked into
+    # HBASE_OPTS (bin/hbase passes HBASE_OPTS to every command, HBASE_MASTER_OPTS to the master).
+    "PINPOINT_HBASE_JAVA_OPTS": "-Xms1024m -Dextra.master.flag=1",
+    "PINPOINT_COLLECTOR_JAVA_OPTS": "-Dextra.flag=1",
+    "PINPOINT_TTL_TRACE_SECONDS": "86400",
+    "PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS": "8",
+    "PINPOINT_WEB_ADMIN_PASSWORD": "s3cret-from-secrets-manager",
+    "PINPOINT_HBASE_CHECK_INTERVAL_SECONDS": "3600",
+}
 
-    def wait_exit(self, timeout: float = 30.0) -> int:
+
+class Reference:
+    """One all-in-one boot with REFERENCE_ENV, its health check, then a SIGTERM stop: run once per
+    session by whichever xdist worker asks first (under a lock, like the shared synth in
+    conftest.py), read from its files by the others."""
+
+    def __init__(self, directory: Path, python: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        summary = directory / "summary.json"
+        with (directory / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not summary.exists():
+                summary.write_text(json.dumps(self._boot_and_stop(directory / "run", python)))
+        facts = json.loads(summary.read_text())
+        self.workdir = Path(facts["workdir"])
+        self.run = Run(None, Path(facts["events"]), Path(facts["output"]), facts["env"])
+        self.healthy = subprocess.CompletedProcess([], facts["healthy_code"], facts["healthy_stdout"], "")
+        self.booted_output = facts["booted_output"]
+        self.exit_code = facts["exit_code"]
+        self.stop_seconds = facts["stop_seconds"]
+        self.tables = Path(facts["state"]) / "tables"
+        self.zookeeper = self.workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
+
+    @staticmethod
+    def _boot_and_stop(workdir: Path, python: Path) -> dict[str, object]:
+        workdir.mkdir()
+        supervisors = Supervisors(workdir, python)
         try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            raise AssertionError(
-                f"supervisor did not exit within {timeout}s; output:\n{self.output()}"
-            ) from None
+            version2 = workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
+            version2.mkdir(parents=True)
+            for zxid in (0x10, 0x20, 0x30, 0x40, 0x50, 0x60):
+                (version2 / f"snapshot.{zxid:x}").write_text("old snapshot")
+                (version2 / f"log.{zxid + 1:x}").write_text("old log")
+            run = supervisors.launch(**REFERENCE_ENV)
+            run.wait_booted()
+            run.wait_for(lambda: "[web] standin web started" in run.output(), what="web output")
+            healthy = run.healthcheck()
+            booted_output = run.output()
+            sent = time.monotonic()
+            exit_code = run.stop()
+            return {
+                "workdir": str(workdir),
+                "state": str(supervisors.state),
+                "events": str(run.events_file),
+                "output": str(run.output_file),
+                "env": run.env,
+                "healthy_code": healthy.returncode,
+                "healthy_stdout": healthy.stdout,
+                "booted_output": booted_output,
+                "exit_code": exit_code,
+                "stop_seconds": time.monotonic() - sent,
+            }
+        finally:
+            supervisors.close()
 
-    def healthcheck(self, *components: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(HEALTHCHECK), *components],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.wait_exit()
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    for jar in ("pinpoint-collector.jar", "pinpoint-web.jar"):
-        (tmp_path / jar).write_bytes(b"stand-in")
-    return tmp_path
-
-
-@pytest.fixture
-def launch(workdir: Path) -> Iterator[Callable[..., Run]]:
-    """Start the supervisor with stand-ins; extra keyword arguments become environment."""
-    runs: list[Run] = []
-    ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
-
-    def _launch(**env_overrides: str) -> Run:
-        index = len(runs)
-        env = {
-            "PATH": f"{STANDINS}:{os.environ['PATH']}",
-            "HOME": str(workdir),
-            "STANDIN_EVENTS": str(workdir / f"events-{index}.log"),
-            "STANDIN_STATE": str(workdir / "hbase-state"),
-            "HBASE_DATA_DIR": str(workdir / "data"),
-            "PINPOINT_RUN_DIR": str(workdir / f"run-{index}"),
-            "PINPOINT_TABLES_FILE": str(TABLES_FILE),
-            "PINPOINT_HBASE_SCRIPTS_DIR": str(IMAGE / "hbase"),
-            "PINPOINT_COLLECTOR_JAR": str(workdir / "pinpoint-collector.jar"),
-            "PINPOINT_WEB_JAR": str(workdir / "pinpoint-web.jar"),
-            "PINPOINT_LOG_CONFIG": str(IMAGE / "conf" / "log4j2-console.xml"),
-            "PINPOINT_HEALTHCHECK": str(HEALTHCHECK),
-            "CONTAINER_MEMORY_MB": "4096",
-            "PINPOINT_HBASE_POLL_SECONDS": "1",
-            **ports,
-        }
-        env.update(env_overrides)
-        output = workdir / f"output-{index}.log"
-        with output.open("wb") as sink:
-            process = subprocess.Popen(
-                [str(SUPERVISOR)], env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        run = Run(process, Path(env["STANDIN_EVENTS"]), output, env)
-        runs.append(run)
-        return run
-
-    yield _launch
-    for run in runs:
-        if run.process.poll() is None:
-            os.killpg(run.process.pid, signal.SIGKILL)
-            run.process.wait()
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory, worker_id: str, python: Path) -> Reference:
+    # xdist workers' base temp dirs share a parent: the session's; without xdist, the base itself.
+    base = tmp_path_factory.getbasetemp()
+    return Reference((base.parent if worker_id != "master" else base) / "pinpoint-reference", python)
 
 
 # --- start order and readiness ---------------------------------------------------------------
 
 
 def test_starts_hbase_then_bootstraps_then_collector_and_web_and_boots_when_healthy(
-    launch: Callable[..., Run],
+    reference: Reference,
 ) -> None:
-    run = launch()
-    run.wait_booted()
-
+    run = reference.run
     master = run.first("hbase-master", "start").at
     last_create = max(e.at for e in run.find("hbase-shell", "create"))
     collector = run.first("collector", "start").at
     web = run.first("web", "start").at
     assert master < last_create < min(collector, web)
-    out = run.output()
+    out = reference.booted_output
     assert (
         out.index("every Pinpoint table exists")
         < out.index("starting collector:")
         < out.index("boot complete")
     )
-    assert run.healthcheck().returncode == 0
-    assert run.stop() == 0
+    assert reference.healthy.returncode == 0
+    assert reference.exit_code == 0
 
 
 def test_waits_until_the_master_is_initialized_in_one_shell_process(launch: Callable[..., Run]) -> None:
     """`list` answers before the master is initialized; `create` does not (HMaster#checkInitialized)."""
-    run = launch(STANDIN_MASTER_SERVICES_AFTER="1", STANDIN_MASTER_READY_AFTER="4")
+    run = launch(STANDIN_MASTER_SERVICES_AFTER="0.3", STANDIN_MASTER_READY_AFTER="1.5")
     run.wait_booted()
 
     # Not one create was sent before initialization (each would fail with PleaseHoldException).
@@ -220,52 +178,36 @@ def test_waits_until_the_master_is_initialized_in_one_shell_process(launch: Call
     )
 
 
-def test_restart_waits_for_initialization_before_starting_pinpoint(launch: Callable[..., Run]) -> None:
-    first = launch()
-    first.wait_booted()
-    assert first.stop() == 0
-
-    second = launch(STANDIN_MASTER_SERVICES_AFTER="0", STANDIN_MASTER_READY_AFTER="3")
-    second.wait_booted()
-
-    master = second.first("hbase-master", "start").at
-    # Every table exists, so `list` alone would let collector and web start at once; they must
-    # wait until the master can serve them.
-    assert second.first("collector", "start").at - master >= 3.0
-    assert second.find("hbase-shell", "create") == []
-    assert "all Pinpoint tables exist" in second.output()
-
-
-def test_creates_every_table_once_with_ttls_and_regions_from_the_environment(
-    launch: Callable[..., Run], workdir: Path
+def test_restart_on_existing_data_waits_for_initialization_and_creates_nothing(
+    launch: Callable[..., Run],
 ) -> None:
-    run = launch(PINPOINT_TTL_TRACE_SECONDS="86400", PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS="8")
-    run.wait_booted()
-
-    created = [e.detail for e in run.find("hbase-shell", "create")]
-    assert sorted(created) == sorted(ALL_TABLES)
-    assert len(ALL_TABLES) == 22
-    tables = workdir / "hbase-state" / "tables"
-    trace = (tables / "TraceV2").read_text()
-    assert "TTL => 86400" in trace
-    assert "NUMREGIONS => 8" in trace
-    # Unset variables fall back to the upstream value written in the table list.
-    assert "TTL => 31536000" in (tables / "AgentInfo").read_text()
-    assert "${" not in "".join(p.read_text() for p in tables.iterdir())
-
-
-def test_restart_on_existing_data_creates_nothing(launch: Callable[..., Run]) -> None:
     first = launch()
     first.wait_booted()
     assert first.stop() == 0
 
-    second = launch()
+    second = launch(STANDIN_MASTER_SERVICES_AFTER="0", STANDIN_MASTER_READY_AFTER="1.5")
     second.wait_booted()
 
     assert len(first.find("hbase-shell", "create")) == 22
     assert second.find("hbase-shell", "create") == []
     assert second.find("hbase-shell", "create-existing") == []
-    assert "pinpoint-bootstrap:nothing-missing" in second.output()
+    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist" in second.output()
+    # Every table exists, so `list` alone would let collector and web start at once; they must
+    # wait until the master can serve them.
+    master = second.first("hbase-master", "start").at
+    assert second.first("collector", "start").at - master >= 1.5
+
+
+def test_creates_every_table_once_with_ttls_and_regions_from_the_environment(reference: Reference) -> None:
+    created = [e.detail for e in reference.run.find("hbase-shell", "create")]
+    assert sorted(created) == sorted(ALL_TABLES)
+    assert len(ALL_TABLES) == 22
+    trace = (reference.tables / "TraceV2").read_text()
+    assert "TTL => 86400" in trace
+    assert "NUMREGIONS => 8" in trace
+    # Unset variables fall back to the upstream value written in the table list.
+    assert "TTL => 31536000" in (reference.tables / "AgentInfo").read_text()
+    assert "${" not in "".join(p.read_text() for p in reference.tables.iterdir())
 
 
 def test_partial_schema_gets_only_the_missing_tables(launch: Callable[..., Run], workdir: Path) -> None:
@@ -287,22 +229,24 @@ def test_partial_schema_gets_only_the_missing_tables(launch: Callable[..., Run],
 def test_boot_budget_exceeded_while_the_master_initializes_stops_and_fails(
     launch: Callable[..., Run],
 ) -> None:
-    run = launch(STANDIN_MASTER_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="5")
+    run = launch(STANDIN_MASTER_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="2")
 
     assert run.wait_exit(timeout=40) == 1
     out = run.output()
-    assert "boot did not complete within 5s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in out
+    assert "boot did not complete within 2s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in out
+    assert "still waiting for the HBase master to be initialized" in out
+    assert "PleaseHoldException" in out.split("boot did not complete", 1)[1]  # the last reason
     assert run.find("collector", "start") == []
     assert run.find("hbase-master-stop", "run"), "HBase is still shut down cleanly"
 
 
 def test_boot_budget_covers_collector_and_web_answering(launch: Callable[..., Run]) -> None:
-    run = launch(STANDIN_WEB_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="8")
+    run = launch(STANDIN_WEB_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="5")
 
     assert run.wait_exit(timeout=40) == 1
     out = run.output()
     assert (
-        "boot did not complete within 8s (PINPOINT_BOOT_TIMEOUT_SECONDS): still waiting for collector and web"
+        "boot did not complete within 5s (PINPOINT_BOOT_TIMEOUT_SECONDS): still waiting for collector and web"
         in out
     )
     assert "/api-public/serverTime" in out  # the line says what did not answer
@@ -312,7 +256,7 @@ def test_boot_budget_covers_collector_and_web_answering(launch: Callable[..., Ru
 
 
 def test_collector_and_web_start_together_once_the_tables_exist(launch: Callable[..., Run]) -> None:
-    run = launch(STANDIN_COLLECTOR_READY_AFTER="3")
+    run = launch(STANDIN_COLLECTOR_READY_AFTER="2.5")
     run.wait_booted()
 
     # The web is not held back until the collector answers.
@@ -328,7 +272,7 @@ def test_collector_and_web_start_together_once_the_tables_exist(launch: Callable
     [
         (
             {"CONTAINER_MEMORY_MB": "1024"},
-            "container memory 1024 MB (CONTAINER_MEMORY_MB) is below the 2048 MB",
+            "container memory 1024 MB (CONTAINER_MEMORY_MB) is below the 2048 MB the all-in-one role needs",
         ),
         ({"HBASE_HEAP_MB": "4000"}, "do not fit in 4096 MB"),
         ({"PINPOINT_WEB_PORT": "9991", "PINPOINT_COLLECTOR_AGENT_PORT": "9991"}, "ports must differ"),
@@ -348,6 +292,10 @@ def test_collector_and_web_start_together_once_the_tables_exist(launch: Callable
         ),
         ({"PINPOINT_ZOOKEEPER_SNAPSHOTS_KEPT": "2"}, "PINPOINT_ZOOKEEPER_SNAPSHOTS_KEPT must be at least 3"),
         ({"PINPOINT_BOOT_TIMEOUT_SECONDS": "0"}, "PINPOINT_BOOT_TIMEOUT_SECONDS must be a positive integer"),
+        ({"PINPOINT_POLL_SECONDS": "0"}, "PINPOINT_POLL_SECONDS must be a positive number of seconds"),
+        ({"PINPOINT_POLL_SECONDS": "1s"}, "PINPOINT_POLL_SECONDS must be a positive number of seconds"),
+        ({"PINPOINT_POLL_SECONDS": "10.5"}, "PINPOINT_POLL_SECONDS must be at most 10 seconds, got '10.5'"),
+        ({"PINPOINT_HBASE_POLL_SECONDS": "0.0001"}, "PINPOINT_HBASE_POLL_SECONDS must be a positive number"),
     ],
 )
 def test_bad_configuration_is_refused_before_hbase_starts(
@@ -364,14 +312,9 @@ def test_bad_configuration_is_refused_before_hbase_starts(
 
 
 def test_hbase_jvm_options_reach_the_master_only_and_keep_g1_and_a_direct_memory_cap(
-    launch: Callable[..., Run],
+    reference: Reference,
 ) -> None:
-    # -Xms above the shell's 384 MB heap would stop every `hbase shell` JVM if it leaked into
-    # HBASE_OPTS (bin/hbase passes HBASE_OPTS to every command, HBASE_MASTER_OPTS to the master).
-    run = launch(CONTAINER_MEMORY_MB="8192", PINPOINT_HBASE_JAVA_OPTS="-Xms1024m -Dextra.master.flag=1")
-    run.wait_booted()
-    assert run.stop() == 0
-
+    run = reference.run
     master = run.first("hbase-master", "jvm").detail.split()
     assert "-XX:+UseG1GC" in master  # bin/hbase adds it only when HBASE_OPTS is empty
     assert "-Xmx3276m" in master
@@ -380,7 +323,7 @@ def test_hbase_jvm_options_reach_the_master_only_and_keep_g1_and_a_direct_memory
     assert "-XX:+ExitOnOutOfMemoryError" in master
     assert "-Dextra.master.flag=1" in master
     clients = [*run.find("hbase-shell", "jvm"), *run.find("hbase-master-stop", "jvm")]
-    assert clients
+    assert len(clients) >= 3  # bootstrap, flush, stop
     for client in clients:
         args = client.detail.split()
         assert "-Xmx384m" in args
@@ -391,26 +334,22 @@ def test_hbase_jvm_options_reach_the_master_only_and_keep_g1_and_a_direct_memory
     assert "memory limit 8192 MB (CONTAINER_MEMORY_MB); heaps: hbase 3276 MB (+409 MB direct)" in run.output()
 
 
-def test_heaps_are_explicit_and_derived_from_the_memory_limit(launch: Callable[..., Run]) -> None:
-    run = launch(CONTAINER_MEMORY_MB="16384", WEB_HEAP_MB="1000")
-    run.wait_booted()
-
-    assert "-XX:MaxDirectMemorySize=819m" in run.first("hbase-master", "jvm").detail
-    assert "-Xms3276m -Xmx3276m" in run.first("collector", "start").detail  # 20 %
+def test_heaps_are_explicit_and_derived_from_the_memory_limit(reference: Reference) -> None:
+    run = reference.run
+    assert "-Xms1638m -Xmx1638m" in run.first("collector", "start").detail  # 20 % of 8192
     assert "-Xms1000m -Xmx1000m" in run.first("web", "start").detail  # explicit override
+    assert "heaps: hbase 3276 MB (+409 MB direct), collector 1638 MB, web 1000 MB" in run.output()
 
 
-def test_pinpoint_servers_bind_admin_ports_to_loopback_and_log_to_the_console(
-    launch: Callable[..., Run], workdir: Path
-) -> None:
-    run = launch(PINPOINT_COLLECTOR_JAVA_OPTS="-Dextra.flag=1")
-    run.wait_booted()
-
+def test_pinpoint_servers_bind_admin_ports_to_loopback_and_log_to_the_console(reference: Reference) -> None:
+    run = reference.run
     collector = run.first("collector", "start").detail.split()
     web = run.first("web", "start").detail.split()
     for args in (collector, web):
         assert "-Dpinpoint.zookeeper.address=127.0.0.1" in args
         assert "-Dhbase.client.host=127.0.0.1" in args
+        assert "-Dhbase.client.port=2181" in args
+        assert not any(a.startswith("-Dhbase.client.znode") for a in args)  # Pinpoint's /hbase
         assert "-Dpinpoint.modules.realtime.enabled=false" in args
         assert "-XX:+ExitOnOutOfMemoryError" in args
         assert f"-Dlogging.config={IMAGE / 'conf' / 'log4j2-console.xml'}" in args
@@ -423,13 +362,25 @@ def test_pinpoint_servers_bind_admin_ports_to_loopback_and_log_to_the_console(
         f"-Dcollector.receiver.grpc.span.bindaddress.port={env['PINPOINT_COLLECTOR_SPAN_PORT']}" in collector
     )
     assert "-Dextra.flag=1" in collector
-    assert collector[-2:] == ["-jar", str(workdir / "pinpoint-collector.jar")]
+    assert collector[-2:] == ["-jar", str(reference.workdir / "pinpoint-collector.jar")]
     # Web: UI on every interface, management (actuator) on loopback, no usage data sent.
     assert f"-Dserver.port={env['PINPOINT_WEB_PORT']}" in web
     assert not any(a.startswith("-Dserver.address") for a in web)
     assert f"-Dmanagement.server.port={env['PINPOINT_WEB_MANAGEMENT_PORT']}" in web
     assert "-Dmanagement.server.address=127.0.0.1" in web
     assert "-Dconfig.sendUsage=false" in web
+
+
+def test_all_in_one_hbase_stays_on_loopback_and_its_servers_reach_it(reference: Reference) -> None:
+    """conf/hbase-site.xml: ZooKeeper, master and info server on loopback, names pinned to localhost."""
+    run = reference.run
+    master = run.first("hbase-master", "start").detail
+    assert "zookeeper=127.0.0.1:2181" in master
+    assert "master=localhost:16000 regionserver=localhost:16020" in master
+    assert master.startswith("info=127.0.0.1:")
+    for server in ("collector", "web"):
+        assert run.first(server, "connect").detail == "127.0.0.1:2181 /hbase master=localhost:16000"
+    assert run.first("hbase-shell", "connect").detail.startswith("127.0.0.1:2181 /hbase ")
 
 
 def test_console_log_configuration_has_no_file_appender() -> None:
@@ -439,10 +390,8 @@ def test_console_log_configuration_has_no_file_appender() -> None:
     assert "<File " not in config
 
 
-def test_admin_password_reaches_only_the_web_and_never_a_command_line(launch: Callable[..., Run]) -> None:
-    run = launch(PINPOINT_WEB_ADMIN_PASSWORD="s3cret-from-secrets-manager")
-    run.wait_booted()
-
+def test_admin_password_reaches_only_the_web_and_never_a_command_line(reference: Reference) -> None:
+    run = reference.run
     assert run.first("web", "env").detail == "ADMIN_PASSWORD=s3cret-from-secrets-manager"
     assert run.first("collector", "env").detail == "ADMIN_PASSWORD=<unset>"
     assert "s3cret" not in run.output()
@@ -464,51 +413,56 @@ def test_admin_password_is_random_when_not_given_and_never_logged(launch: Callab
 # --- health check ----------------------------------------------------------------------------
 
 
-def test_healthcheck_proves_the_backend_not_the_ui_fallback(launch: Callable[..., Run]) -> None:
-    run = launch(PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
+def test_healthcheck_proves_the_backend_not_the_ui_fallback(reference: Reference) -> None:
+    assert reference.healthy.returncode == 0, reference.healthy.stdout
+    assert reference.healthy.stdout.strip() == "healthy: hbase collector web"
+
+
+def test_healthcheck_follows_the_role_and_fails_for_what_breaks(supervisors: Supervisors) -> None:
+    """Without an argument it checks what PINPOINT_ROLE serves; each part fails on its own."""
+    run = supervisors.launch(PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
     run.wait_booted()
+    env = dict(run.env)
 
-    healthy = run.healthcheck()
-    assert healthy.returncode == 0, healthy.stdout
-    assert healthy.stdout.strip() == "healthy: hbase collector web"
+    def check(role: str) -> tuple[int, str]:
+        run.env = {**env, "PINPOINT_ROLE": role}
+        result = run.healthcheck()
+        return result.returncode, result.stdout.strip()
 
+    assert check("all-in-one") == (0, "healthy: hbase collector web")
+    assert check("collector") == (0, "healthy: collector")
+    assert check("web") == (0, "healthy: web")
+    assert check("hbase") == (0, "healthy: hbase")
+    assert check("bootstrap") == (1, "bootstrap: a one-shot job, not a service: nothing to check")
+    assert check("worker")[0] == 2
 
-def test_healthcheck_fails_when_the_web_backend_is_broken_behind_the_ui_fallback(
-    launch: Callable[..., Run],
-) -> None:
-    """On 3.x web, /serverTime is the UI's index.html (200) even when the controllers fail."""
-    run = launch(STANDIN_WEB_BACKEND_BROKEN_AFTER="8", PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
-    run.wait_booted()
-    run.wait_for(lambda: "broken" in run.output(), what="web backend breaking")
+    # On 3.x web, /serverTime is the UI's index.html (200) even when the controllers fail.
+    supervisors.trigger("web.broken")
+    code, line = check("all-in-one")
+    assert code == 1
+    assert line.startswith(f"web: GET /api-public/serverTime on port {env['PINPOINT_WEB_PORT']} failed: ")
+    assert "500" in line
+    assert check("collector") == (0, "healthy: collector")
+    assert check("web")[0] == 1
 
-    result = run.healthcheck()
-    assert result.returncode == 1
-    assert f"web: GET /api-public/serverTime on port {run.env['PINPOINT_WEB_PORT']} failed" in result.stdout
-
-
-def test_healthcheck_fails_when_the_region_server_dies_but_the_master_lives(
-    launch: Callable[..., Run],
-) -> None:
-    run = launch(STANDIN_REGIONSERVER_DIES_AFTER="6", PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
-    run.wait_booted()
+    # The region server (a thread of the master's JVM) dies while the master lives on.
+    supervisors.trigger("regionserver.dead")
+    code, line = check("hbase")
+    assert code == 1
+    assert line == "hbase: the master reports no live region server (numRegionServers=0)"
     run.wait_for(lambda: bool(run.find("hbase-regionserver", "aborted")), what="region server abort")
-
-    result = run.healthcheck()
-    assert result.returncode == 1
-    assert "hbase: the master reports no live region server (numRegionServers=0)" in result.stdout
+    assert run.process is not None
     assert run.process.poll() is None  # the master JVM (and the supervisor) still run
 
 
-def test_supervisor_stops_the_container_when_hbase_no_longer_serves(launch: Callable[..., Run]) -> None:
-    run = launch(
-        STANDIN_REGIONSERVER_DIES_AFTER="6",
-        PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="1",
-        PINPOINT_HBASE_CHECK_FAILURES="2",
-    )
+def test_supervisor_stops_the_container_when_hbase_no_longer_serves(supervisors: Supervisors) -> None:
+    run = supervisors.launch(PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="1", PINPOINT_HBASE_CHECK_FAILURES="2")
     run.wait_booted()
+    supervisors.trigger("regionserver.dead")
 
     assert run.wait_exit(timeout=40) == 1
     out = run.output()
+    assert "HBase check failed (1/2)" in out
     assert "HBase no longer serves (no live region server); stopping the container" in out
     assert run.find("collector", "sigterm")
     assert run.find("web", "sigterm")
@@ -520,22 +474,11 @@ def test_supervisor_stops_the_container_when_hbase_no_longer_serves(launch: Call
 # --- ZooKeeper growth ------------------------------------------------------------------------
 
 
-def test_old_zookeeper_snapshots_are_purged_before_hbase_starts(
-    launch: Callable[..., Run], workdir: Path
-) -> None:
-    version2 = workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
-    version2.mkdir(parents=True)
-    for zxid in (0x10, 0x20, 0x30, 0x40, 0x50, 0x60):
-        (version2 / f"snapshot.{zxid:x}").write_text("old snapshot")
-        (version2 / f"log.{zxid + 1:x}").write_text("old log")
-
-    run = launch()
-    run.wait_booted()
-
-    purge = run.first("zookeeper-purge", "run")
-    assert purge.detail == f"{version2.parent} -n 3"
-    assert purge.at < run.first("hbase-master", "start").at
-    snapshots = sorted(p.name for p in version2.glob("snapshot.*"))
+def test_old_zookeeper_snapshots_are_purged_before_hbase_starts(reference: Reference) -> None:
+    purge = reference.run.first("zookeeper-purge", "run")
+    assert purge.detail == f"{reference.zookeeper.parent} -n 3"
+    assert purge.at < reference.run.first("hbase-master", "start").at
+    snapshots = sorted(p.name for p in reference.zookeeper.glob("snapshot.*"))
     # The three newest old snapshots plus the one this start wrote.
     assert snapshots == ["snapshot.40", "snapshot.50", "snapshot.60", "snapshot.c1"]
 
@@ -543,40 +486,34 @@ def test_old_zookeeper_snapshots_are_purged_before_hbase_starts(
 # --- failures --------------------------------------------------------------------------------
 
 
-def test_every_process_output_is_prefixed(launch: Callable[..., Run]) -> None:
-    run = launch()
-    run.wait_booted()
-    run.wait_for(lambda: "[web] standin web started" in run.output(), what="web output")
-
-    out = run.output()
+def test_every_process_output_is_prefixed(reference: Reference) -> None:
+    out = reference.booted_output
     assert "[hbase] standin HMaster running" in out
     assert "[collector] standin collector started" in out
+    assert "[web] standin web started" in out
     assert "[hbase-bootstrap] pinpoint-bootstrap:initialized" in out
 
 
-@pytest.mark.parametrize("dying", ["collector", "web"])
+@pytest.mark.parametrize(("dying", "status", "container_status"), [("collector", 7, 7), ("web", 0, 1)])
 def test_a_dead_pinpoint_process_stops_the_rest_and_fails_the_container(
-    launch: Callable[..., Run], dying: str
+    launch: Callable[..., Run], dying: str, status: int, container_status: int
 ) -> None:
-    run = launch(**{f"STANDIN_{dying.upper()}_EXIT_AFTER": "3:7"})
+    run = launch(**{f"STANDIN_{dying.upper()}_EXIT_AFTER": f"1:{status}"})
 
-    assert run.wait_exit() == 7
+    # Its status, or 1 when it exited 0: a child ending on its own is a failure either way.
+    assert run.wait_exit() == container_status
     survivor = "web" if dying == "collector" else "collector"
     assert run.find(survivor, "sigterm")
     # HBase is still flushed and shut down cleanly, so a crash loses no acknowledged write.
     assert run.first("hbase-shell", "flush").at < run.first("hbase-master-stop", "run").at
     assert run.find("hbase-master", "stopped")
-    assert f"{dying} exited unexpectedly with status 7" in run.output()
+    assert f"{dying} exited unexpectedly with status {status}" in run.output()
 
 
-def test_a_pinpoint_process_exiting_zero_still_fails_the_container(launch: Callable[..., Run]) -> None:
-    run = launch(STANDIN_WEB_EXIT_AFTER="3:0")
-
-    assert run.wait_exit() == 1
-
-
-def test_hbase_death_stops_collector_and_web(launch: Callable[..., Run]) -> None:
-    run = launch(STANDIN_MASTER_CRASH_AFTER="5")
+def test_hbase_death_stops_collector_and_web(supervisors: Supervisors) -> None:
+    run = supervisors.launch()
+    run.wait_booted()
+    supervisors.trigger("master.crash")
 
     assert run.wait_exit() == 3
     assert run.find("collector", "sigterm")
@@ -584,8 +521,10 @@ def test_hbase_death_stops_collector_and_web(launch: Callable[..., Run]) -> None
     assert run.find("hbase-shell", "flush") == []  # nothing left to flush
 
 
-def test_hbase_death_during_bootstrap_fails_without_starting_pinpoint(launch: Callable[..., Run]) -> None:
-    run = launch(STANDIN_MASTER_READY_AFTER="60", STANDIN_MASTER_CRASH_AFTER="2")
+def test_hbase_death_during_bootstrap_fails_without_starting_pinpoint(supervisors: Supervisors) -> None:
+    run = supervisors.launch(STANDIN_MASTER_READY_AFTER="60")
+    run.wait_for(lambda: bool(run.find("hbase-shell", "not-initialized")), what="first bootstrap attempt")
+    supervisors.trigger("master.crash")
 
     assert run.wait_exit() == 3
     assert run.find("collector", "start") == []
@@ -594,16 +533,9 @@ def test_hbase_death_during_bootstrap_fails_without_starting_pinpoint(launch: Ca
 # --- stop ------------------------------------------------------------------------------------
 
 
-def test_sigterm_stops_pinpoint_flushes_and_shuts_the_cluster_down_cleanly(
-    launch: Callable[..., Run],
-) -> None:
-    run = launch()
-    run.wait_booted()
-
-    sent = time.monotonic()
-    assert run.stop() == 0
-    elapsed = time.monotonic() - sent
-
+def test_sigterm_stops_pinpoint_flushes_and_shuts_the_cluster_down_cleanly(reference: Reference) -> None:
+    run = reference.run
+    assert reference.exit_code == 0
     last_pinpoint_stop = max(run.first("collector", "sigterm").at, run.first("web", "sigterm").at)
     flush = run.first("hbase-shell", "flush").at
     stop = run.first("hbase-master-stop", "run").at
@@ -615,7 +547,9 @@ def test_sigterm_stops_pinpoint_flushes_and_shuts_the_cluster_down_cleanly(
     assert "HBase stopped cleanly (cluster shutdown)" in out
     assert "sending SIGTERM" not in out
     assert "killing" not in out
-    assert elapsed < 15, f"a clean stop with prompt children took {elapsed:.1f}s"
+    assert reference.stop_seconds < 15, (
+        f"a clean stop with prompt children took {reference.stop_seconds:.1f}s"
+    )
     assert "received SIGTERM; shutting down" in out
 
 
@@ -623,8 +557,8 @@ def test_sigterm_with_stuck_processes_escalates_within_the_budget(launch: Callab
     run = launch(
         STANDIN_COLLECTOR_IGNORES_TERM="1",
         STANDIN_MASTER_IGNORES_STOP="1",
-        PINPOINT_STOP_TIMEOUT_SECONDS="2",
-        HBASE_SHUTDOWN_TIMEOUT_SECONDS="3",
+        PINPOINT_STOP_TIMEOUT_SECONDS="1",
+        HBASE_SHUTDOWN_TIMEOUT_SECONDS="2",
         HBASE_KILL_GRACE_SECONDS="1",
     )
     run.wait_booted()
@@ -634,11 +568,14 @@ def test_sigterm_with_stuck_processes_escalates_within_the_budget(launch: Callab
     elapsed = time.monotonic() - sent
 
     out = run.output()
-    assert "collector did not stop within 2s; killing it" in out
-    assert "HBase did not stop within 3s of the shutdown request; sending SIGTERM" in out
+    assert "collector did not stop within 1s; killing it" in out
+    assert "HBase did not stop within 2s of the shutdown request; sending SIGTERM" in out
     assert "hbase did not stop within 1s; killing it" in out
     assert run.find("hbase-master", "sigterm"), "HBase gets SIGTERM (its shutdown hook) before SIGKILL"
-    assert 5 <= elapsed < 20
+    # In order: the shutdown request, its budget, then SIGTERM (budgets count whole seconds on
+    # bash's SECONDS clock, so only the order is exact).
+    assert run.first("hbase-master-stop", "run").at < run.first("hbase-master", "sigterm").at
+    assert elapsed < 15
 
 
 def test_sigterm_while_waiting_for_the_master_exits_zero_promptly(launch: Callable[..., Run]) -> None:
@@ -677,3 +614,333 @@ def test_default_boot_budget_leaves_margin_inside_the_grace_period() -> None:
     )
     assert match
     assert int(match.group(1)) + 30 <= 300  # the ALB/ECS health-check grace period
+
+
+# --- roles (PINPOINT_ROLE) -------------------------------------------------------------------
+
+
+def hbase_role(supervisors: Supervisors, **env: str) -> Run:
+    """A booted PINPOINT_ROLE=hbase supervisor, the "hbase container" of a distributed test."""
+    run = supervisors.launch(
+        PINPOINT_ROLE="hbase",
+        PINPOINT_HBASE_ADVERTISED_HOSTNAME=ADVERTISED,
+        CONTAINER_MEMORY_MB="4096",
+        **env,
+    )
+    run.wait_booted()
+    return run
+
+
+def bootstrap_lines(run: Run) -> list[str]:
+    return [line for line in run.output().splitlines() if line.startswith("bootstrap failed:")]
+
+
+def test_an_unknown_role_is_refused_with_one_line() -> None:
+    result = subprocess.run(
+        [str(SUPERVISOR)],
+        env={"PATH": "/usr/bin:/bin", "PINPOINT_ROLE": "worker"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "[supervisor] ERROR: PINPOINT_ROLE must be one of: all-in-one, collector, web, bootstrap, hbase; got 'worker'\n"
+    )
+
+
+def test_hbase_role_serves_other_containers_by_name_and_nothing_else(supervisors: Supervisors) -> None:
+    run = hbase_role(supervisors, PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="3600")
+
+    # conf-network/hbase-site.xml: every socket on all interfaces, the advertised name in ZooKeeper.
+    master = run.first("hbase-master", "start").detail
+    assert "zookeeper=0.0.0.0:2181" in master
+    assert f"master={ADVERTISED}:16000 regionserver={ADVERTISED}:16020" in master
+    assert master.startswith("info=0.0.0.0:")
+    assert f"-Dpinpoint.hbase.hostname={ADVERTISED}" in run.first("hbase-master", "jvm").detail
+    # HBase only: no tables (the bootstrap role makes them), no Pinpoint server.
+    assert run.find("hbase-shell", "run") == []
+    assert run.find("collector", "start") == run.find("web", "start") == []
+    assert "heaps: hbase 2048 MB (+256 MB direct)" in run.output()  # 50 % of 4096
+    assert "boot complete in" in run.output() and "HBase serves" in run.output()  # noqa: PT018
+    healthy = run.healthcheck()  # no argument: what PINPOINT_ROLE=hbase serves
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, "healthy: hbase")
+
+    # The all-in-one's clean stop: flush through its own (loopback) quorum, then the cluster
+    # shutdown.
+    assert run.stop() == 0
+    assert run.first("hbase-shell", "flush").at < run.first("hbase-master-stop", "run").at
+    assert run.first("hbase-shell", "connect").detail == f"127.0.0.1:2181 /hbase master={ADVERTISED}:16000"
+    assert "HBase stopped cleanly (cluster shutdown)" in run.output()
+
+
+def test_hbase_role_stops_the_container_when_its_region_server_dies(supervisors: Supervisors) -> None:
+    run = hbase_role(
+        supervisors, PINPOINT_HBASE_CHECK_INTERVAL_SECONDS="1", PINPOINT_HBASE_CHECK_FAILURES="1"
+    )
+    supervisors.trigger("regionserver.dead")
+
+    assert run.wait_exit() == 1
+    assert "HBase no longer serves (no live region server); stopping the container" in run.output()
+    assert run.find("hbase-shell", "flush-hangs") == []
+
+
+def test_bootstrap_creates_the_missing_tables_in_the_named_hbase_and_exits_zero(
+    supervisors: Supervisors,
+) -> None:
+    hbase = hbase_role(supervisors)
+    tables = supervisors.state / "tables"
+    tables.mkdir(exist_ok=True)
+    for existing in ALL_TABLES[:7]:  # an HBase that already has some of the tables
+        (tables / existing).write_text("created earlier")
+
+    first = supervisors.launch(
+        PINPOINT_ROLE="bootstrap",
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,
+        PINPOINT_TTL_TRACE_SECONDS="86400",
+        CONTAINER_MEMORY_MB="512",
+    )
+    assert first.wait_exit() == 0, first.output()
+
+    assert sorted(e.detail for e in first.find("hbase-shell", "create")) == sorted(ALL_TABLES[7:])
+    assert (tables / ALL_TABLES[0]).read_text() == "created earlier"
+    assert "TTL => 86400" in (tables / "TraceV2").read_text()
+    # It went through the quorum and the znode it was given, to the master registered there.
+    run_detail = first.first("hbase-shell", "run").detail
+    assert f"-Dhbase.zookeeper.quorum={QUORUM}" in run_detail
+    assert "-Dhbase.zookeeper.property.clientPort=2181" in run_detail
+    assert "-Dzookeeper.znode.parent=/hbase" in run_detail
+    assert first.first("hbase-shell", "connect").detail == f"{QUORUM} /hbase master={ADVERTISED}:16000"
+    assert "[supervisor] bootstrap complete in" in first.output()
+    assert "heaps: hbase shell 384 MB" in first.output()
+    assert first.find("hbase-master", "start") == []  # a client only
+    assert bootstrap_lines(first) == []
+
+    second = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM)
+    assert second.wait_exit() == 0
+    assert second.find("hbase-shell", "create") == []
+    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist" in second.output()
+    assert hbase.process.poll() is None  # the HBase it used keeps running
+
+
+def test_bootstrap_waits_for_a_master_that_is_still_initializing(supervisors: Supervisors) -> None:
+    supervisors.launch(
+        PINPOINT_ROLE="hbase",
+        PINPOINT_HBASE_ADVERTISED_HOSTNAME=ADVERTISED,
+        STANDIN_MASTER_READY_AFTER="1.5",
+    )
+    bootstrap = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM)
+
+    assert bootstrap.wait_exit() == 0, bootstrap.output()
+    assert bootstrap.find("hbase-shell", "not-initialized")
+    assert bootstrap.find("hbase-shell", "create-refused") == []
+    assert len(bootstrap.find("hbase-shell", "create")) == 22
+
+
+@pytest.mark.parametrize(
+    ("hbase", "env", "reason"),
+    [
+        # Nothing answers at the quorum: ZooKeeper is never reached.
+        (
+            False,
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM},
+            f"KeeperErrorCode = ConnectionLoss for /hbase/master (quorum {QUORUM})",
+        ),
+        # Reached, but HBase lives under another znode parent.
+        (
+            True,
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_HBASE_ZNODE_PARENT": "/hbase-unsecure"},
+            "KeeperErrorCode = NoNode for /hbase-unsecure/master",
+        ),
+    ],
+)
+def test_bootstrap_that_cannot_reach_the_master_fails_with_one_line(
+    supervisors: Supervisors, hbase: bool, env: dict[str, str], reason: str
+) -> None:
+    if hbase:
+        hbase_role(supervisors)
+    run = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_BOOT_TIMEOUT_SECONDS="2", **env)
+
+    assert run.wait_exit() == 1
+    (line,) = bootstrap_lines(run)
+    assert line.startswith(f"bootstrap failed: the HBase at {QUORUM} (znode ")
+    assert "was not ready within 2s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in line
+    assert reason in line
+    assert run.output().rstrip().endswith(line)  # the last thing it says
+    assert run.find("hbase-shell", "create") == []
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "PINPOINT_HBASE_ZOOKEEPER_QUORUM is required for role bootstrap: comma-separated host:port"),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": "zk1"},
+            "PINPOINT_HBASE_ZOOKEEPER_QUORUM must be comma-separated host:port",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": "zk1:2181;zk2:2181"},
+            "PINPOINT_HBASE_ZOOKEEPER_QUORUM must be comma-separated host:port entries",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": "zk1:2181,zk2:99999"},
+            "PINPOINT_HBASE_ZOOKEEPER_QUORUM entry 'zk2:99999' has no valid port (1-65535)",
+        ),
+        ({"PINPOINT_HBASE_ZOOKEEPER_QUORUM": "zk1:2181,"}, "got 'zk1:2181,'"),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": "tcp://zk1:2181"},
+            "(no spaces, no scheme), got 'tcp://zk1:2181'",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_HBASE_ZNODE_PARENT": "hbase"},
+            "PINPOINT_HBASE_ZNODE_PARENT must be an absolute ZooKeeper path like /hbase",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_HBASE_ZNODE_PARENT": "/hbase/"},
+            "got '/hbase/'",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_HBASE_ZNODE_PARENT": "/hbase/../x"},
+            "must not contain '.' or '..' segments",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_TTL_TRACE_SECONDS": "-1"},
+            "PINPOINT_TTL_TRACE_SECONDS must be a positive integer, got '-1'",
+        ),
+        (
+            {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "CONTAINER_MEMORY_MB": "400"},
+            "container memory 400 MB (CONTAINER_MEMORY_MB) is below the 512 MB the bootstrap role needs",
+        ),
+    ],
+)
+def test_bootstrap_refuses_bad_settings_with_one_line(
+    launch: Callable[..., Run], env: dict[str, str], message: str
+) -> None:
+    run = launch(PINPOINT_ROLE="bootstrap", **env)
+
+    assert run.wait_exit(timeout=10) == 1
+    (line,) = bootstrap_lines(run)
+    assert message in line
+    assert run.find("hbase-shell", "run") == []
+
+
+@pytest.mark.parametrize("role", ["collector", "web"])
+def test_server_roles_refuse_a_missing_or_bad_quorum(launch: Callable[..., Run], role: str) -> None:
+    missing = launch(PINPOINT_ROLE=role)
+    assert missing.wait_exit(timeout=10) == 1
+    assert (
+        f"[supervisor] ERROR: PINPOINT_HBASE_ZOOKEEPER_QUORUM is required for role {role}" in missing.output()
+    )
+    bad = launch(PINPOINT_ROLE=role, PINPOINT_HBASE_ZOOKEEPER_QUORUM="zk1:2181 zk2:2181")
+    assert bad.wait_exit(timeout=10) == 1
+    assert "PINPOINT_HBASE_ZOOKEEPER_QUORUM must be comma-separated host:port entries" in bad.output()
+    assert missing.find(role, "start") == bad.find(role, "start") == []
+
+
+@pytest.fixture(scope="module")
+def shared_hbase(tmp_path_factory: pytest.TempPathFactory, python: Path) -> Iterator[Supervisors]:
+    """A running hbase role for the server-role tests of this module (they only read from it)."""
+    supervisors = Supervisors(tmp_path_factory.mktemp("shared-hbase"), python)
+    try:
+        hbase_role(supervisors)
+        yield supervisors
+    finally:
+        supervisors.close()
+
+
+def test_collector_role_runs_the_collector_alone_against_the_named_hbase(shared_hbase: Supervisors) -> None:
+    supervisors = shared_hbase
+    # The first entry answers nothing and has another port: HBase keeps each entry's own port
+    # (ZKConfig#buildZKQuorumServerString), so the second entry must be tried on 2181, not 2999.
+    quorum = f"zk-gone.invalid:2999,{QUORUM}"
+    run = supervisors.launch(
+        PINPOINT_ROLE="collector",
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=quorum,
+        PINPOINT_HBASE_ZNODE_PARENT="/hbase",
+        PINPOINT_WEB_ADMIN_PASSWORD="not-for-the-collector",
+    )
+    run.wait_booted()
+
+    args = run.first("collector", "start").detail.split()
+    assert f"-Dhbase.client.host={quorum}" in args
+    assert f"-Dpinpoint.zookeeper.address={quorum}" in args
+    assert "-Dhbase.client.port=2999" in args  # only for entries without a port: there are none
+    assert "-Dhbase.client.znode=/hbase" in args
+    assert "-Xms2048m" in args and "-Xmx2048m" in args  # noqa: PT018 - 50 % of 4096 MB
+    assert "-Dserver.address=127.0.0.1" in args
+    run.wait_for(lambda: bool(run.find("collector", "connect")), what="the collector reaching HBase")
+    assert run.first("collector", "connect").detail == f"{QUORUM} /hbase master={ADVERTISED}:16000"
+    assert run.first("collector", "env").detail == "ADMIN_PASSWORD=<unset>"
+    assert (
+        run.find("web", "start") == run.find("hbase-master", "start") == run.find("hbase-shell", "run") == []
+    )
+    assert "boot complete in" in run.output()
+    healthy = run.healthcheck()
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, "healthy: collector")
+    assert run.stop() == 0
+    assert run.find("collector", "sigterm")
+    assert "flushing" not in run.output()
+
+
+def test_web_role_runs_the_web_alone_with_the_admin_password(shared_hbase: Supervisors) -> None:
+    supervisors = shared_hbase
+    run = supervisors.launch(
+        PINPOINT_ROLE="web",
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,
+        PINPOINT_WEB_ADMIN_PASSWORD="s3cret-web",
+        CONTAINER_MEMORY_MB="2048",
+    )
+    run.wait_booted()
+
+    args = run.first("web", "start").detail.split()
+    assert f"-Dhbase.client.host={QUORUM}" in args
+    assert "-Dhbase.client.znode=/hbase" in args
+    assert "-Xms1228m" in args  # 60 % of 2048 MB
+    assert "-Dmanagement.server.address=127.0.0.1" in args
+    assert run.first("web", "env").detail == "ADMIN_PASSWORD=s3cret-web"
+    assert "s3cret" not in run.output()
+    run.wait_for(lambda: bool(run.find("web", "connect")), what="the web reaching HBase")
+    assert run.find("collector", "start") == run.find("hbase-master", "start") == []
+    healthy = run.healthcheck()
+    assert (healthy.returncode, healthy.stdout.strip()) == (0, "healthy: web")
+    supervisors.trigger("web.broken")
+    try:
+        assert run.healthcheck().returncode == 1
+    finally:
+        (supervisors.state / "web.broken").unlink()
+    assert run.stop() == 0
+
+
+def test_server_role_boot_budget_and_its_dead_server(supervisors: Supervisors) -> None:
+    never = supervisors.launch(
+        PINPOINT_ROLE="collector",
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,
+        STANDIN_COLLECTOR_READY_AFTER="120",
+        PINPOINT_BOOT_TIMEOUT_SECONDS="2",
+    )
+    assert never.wait_exit() == 1
+    assert "boot did not complete within 2s (PINPOINT_BOOT_TIMEOUT_SECONDS): still waiting for collector" in (
+        never.output()
+    )
+
+    dying = supervisors.launch(
+        PINPOINT_ROLE="web", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM, STANDIN_WEB_EXIT_AFTER="1:9"
+    )
+    assert dying.wait_exit() == 9
+    assert "web exited unexpectedly with status 9" in dying.output()
+
+
+@pytest.mark.parametrize(
+    ("role", "memory", "message"),
+    [
+        ("collector", "1000", "is below the 1024 MB the collector role needs"),
+        ("web", "1000", "is below the 1024 MB the web role needs"),
+        ("hbase", "2000", "is below the 2048 MB the hbase role needs"),
+    ],
+)
+def test_each_role_has_its_memory_floor(
+    launch: Callable[..., Run], role: str, memory: str, message: str
+) -> None:
+    run = launch(PINPOINT_ROLE=role, PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM, CONTAINER_MEMORY_MB=memory)
+    assert run.wait_exit(timeout=10) == 1
+    assert message in run.output()

@@ -11,12 +11,22 @@
 #    Few client retries keep each attempt short; this loop decides how long to wait.
 # 2. List the tables and run, one at a time, the `create` statement of each missing table: a
 #    restart on existing data creates nothing, a partial schema is completed.
-# Lines for the supervisor's log start with "pinpoint-bootstrap:". Exit 0 when every table
-# exists; non-zero otherwise (the supervisor retries while its boot budget lasts).
+# Lines for the supervisor's log start with "pinpoint-bootstrap:"; the latest one is also
+# written to PINPOINT_BOOTSTRAP_STATUS_FILE (when set), which the supervisor reads as the reason
+# of a failed attempt. Exit 0 when every table exists; non-zero otherwise (the supervisor
+# retries while its boot budget lasts).
+# The shell reaches the HBase its configuration names: hbase-site.xml, or the -D overrides the
+# supervisor passes for an external HBase (hbase.zookeeper.quorum, zookeeper.znode.parent).
 ddl_file = ENV.fetch('PINPOINT_TABLES_DDL')
 deadline = Time.now + Integer(ENV.fetch('PINPOINT_MASTER_WAIT_SECONDS'))
 poll_seconds = Float(ENV.fetch('PINPOINT_HBASE_POLL_SECONDS', '2'))
+status_file = ENV['PINPOINT_BOOTSTRAP_STATUS_FILE']
 statements = File.readlines(ddl_file).map(&:strip).select { |line| line.start_with?("create '") }
+
+report = lambda do |line|
+  puts "pinpoint-bootstrap:#{line}"
+  File.write(status_file, line) if status_file
+end
 
 attempt = 0
 loop do
@@ -27,23 +37,29 @@ loop do
   rescue StandardError, java.lang.Exception => e
     reason = "#{e.class}: #{e.message.to_s.lines.first.to_s.strip}"
     if Time.now >= deadline
-      puts "pinpoint-bootstrap:timeout master not initialized: #{reason}"
+      report.call("timeout master not initialized: #{reason}")
       exit 3
     end
-    puts "pinpoint-bootstrap:waiting attempt #{attempt}: #{reason}"
+    report.call("waiting attempt #{attempt}: #{reason}")
     sleep poll_seconds
   end
 end
-puts 'pinpoint-bootstrap:initialized'
+report.call('initialized')
 
 existing = list
 missing = statements.reject { |statement| existing.include?(statement[/\Acreate '([^']+)'/, 1]) }
-puts 'pinpoint-bootstrap:nothing-missing all Pinpoint tables exist' if missing.empty?
+report.call('nothing-missing all Pinpoint tables exist') if missing.empty?
 missing.each do |statement|
   table = statement[/\Acreate '([^']+)'/, 1]
-  puts "pinpoint-bootstrap:creating #{table}"
-  eval(statement) # a shell `create` command, evaluated where the shell's commands are defined
-  puts "pinpoint-bootstrap:created #{table}"
+  report.call("creating #{table}")
+  begin
+    eval(statement) # a shell `create` command, evaluated where the shell's commands are defined
+  rescue StandardError, java.lang.Exception => e
+    # e.g. another bootstrap created it meanwhile: the supervisor's next attempt lists again.
+    report.call("create #{table} failed: #{e.class}: #{e.message.to_s.lines.first.to_s.strip}")
+    exit 4
+  end
+  report.call("created #{table}")
 end
-puts "pinpoint-bootstrap:done created #{missing.size} table(s)"
+report.call("done created #{missing.size} table(s)")
 exit 0

@@ -4,12 +4,15 @@ tests/unit/test_pinpoint_entrypoint.py.
 Stand-ins append one line per event to the file named by STANDIN_EVENTS:
 ``<monotonic seconds> <actor> <event> [detail]``. Appends of short lines with O_APPEND are
 atomic, so several stand-in processes can share the file. State that must survive a
-supervisor restart (created tables, master start time) lives under STANDIN_STATE.
+supervisor restart (created tables, master start time) lives under STANDIN_STATE, which also
+stands for the network between "containers": the running master writes what its ZooKeeper
+answers to into zookeeper.json, and clients (hbase shell, collector, web) reach it only through
+a quorum entry naming it (see :func:`reach_master`).
 """
 
 from __future__ import annotations
 
-import http.server
+import json
 import os
 import re
 import threading
@@ -55,10 +58,9 @@ def heap_error(args: list[str]) -> str | None:
     return None
 
 
-def serve_http(
-    port: int, address: str, routes: Callable[[str], tuple[int, str] | None], name: str
-) -> http.server.ThreadingHTTPServer:
+def serve_http(port: int, address: str, routes: Callable[[str], tuple[int, str] | None], name: str) -> object:
     """Serve GET requests on address:port from a daemon thread; routes(path) -> (status, body)."""
+    import http.server  # noqa: PLC0415 - only servers pay for it (http.client, email, ssl)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -75,3 +77,45 @@ def serve_http(
     server = http.server.ThreadingHTTPServer((address, port), Handler)
     threading.Thread(target=server.serve_forever, name=name, daemon=True).start()
     return server
+
+
+class Unreachable(Exception):
+    """What an HBase client reports when the quorum does not lead to a master."""
+
+
+def build_quorum(hosts: str, default_port: str) -> str:
+    """ZKConfig#buildZKQuorumServerString (HBase 2.5/2.6): an entry keeps its port, else gets clientPort."""
+    entries = [e.strip() for e in hosts.split(",") if e.strip()]
+    return ",".join(e if ":" in e else f"{e}:{default_port}" for e in entries)
+
+
+def zookeeper_state() -> dict[str, object] | None:
+    """What the running stand-in master registered, or None when no master runs."""
+    state = Path(os.environ["STANDIN_STATE"])
+    if not (state / "master.started").exists() or (state / "master.down").exists():
+        return None
+    try:
+        return json.loads((state / "zookeeper.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def reach_master(actor: str, quorum: str, znode: str) -> str:
+    """Connect through ``quorum`` (host:port list) and read <znode>/master, as an HBase client does.
+
+    Records ``<actor> connect <entry> <znode> master=<host:port>`` and returns the master's address.
+    """
+    server = zookeeper_state()
+    for entry in quorum.split(","):
+        host, _, port = entry.rpartition(":")
+        if server and host in server["names"] and port.isdigit() and int(port) == server["port"]:  # type: ignore[operator]
+            if znode != server["znode"]:
+                raise Unreachable(
+                    f"org.apache.zookeeper.KeeperException$NoNodeException: KeeperErrorCode = NoNode for {znode}/master"
+                )
+            record(actor, "connect", f"{entry} {znode} master={server['master']}")
+            return str(server["master"])
+    raise Unreachable(
+        "org.apache.zookeeper.KeeperException$ConnectionLossException: "
+        f"KeeperErrorCode = ConnectionLoss for {znode}/master (quorum {quorum})"
+    )
