@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ from tests.unit.conftest import (
     CERTIFICATE_ARN,
     CHOSEN_SUBNETS,
     CUSTOMIZED,
+    EMR,
     EXISTING_VPC,
+    EXTERNAL,
     HTTPS_FROM_ECR,
     RETAINED_HBASE_FILE_SYSTEM_ID,
     SAMPLE_APP,
@@ -284,14 +287,36 @@ def test_web_admin_password_is_a_generated_secret_read_only_by_the_execution_rol
     template.has_output("WebAdminSecretArn", {"Value": {"Ref": secret_id}})
 
 
-def test_environment_names_are_the_ones_the_image_reads() -> None:
-    """The stack and images/pinpoint must agree on every variable the stack sets."""
-    supervisor = (REPO_ROOT / "images/pinpoint/bin/pinpoint-supervisor").read_text()
-    tables = (REPO_ROOT / "images/pinpoint/hbase/pinpoint-tables.hbase").read_text()
-    healthcheck = (REPO_ROOT / "images/pinpoint/bin/pinpoint-healthcheck").read_text()
-    for name in [*container_environment(parse_settings({})), ADMIN_PASSWORD_VARIABLE]:
-        assert f"${{{name}" in supervisor + tables + healthcheck, f"the image never reads {name}"
-    assert (REPO_ROOT / "images/pinpoint" / HEALTH_CHECK_COMMAND.removeprefix("/usr/local/")).exists()
+@pytest.mark.parametrize("overrides", [{}, EMR, EXTERNAL], ids=["embedded", "emr", "external"])
+def test_environment_names_are_the_ones_the_image_reads(overrides: dict[str, object]) -> None:
+    """The stack and images/pinpoint must agree on every variable (and role) the stack sets, in
+    every topology: the all-in-one, and the collector, web and bootstrap tasks."""
+    image = REPO_ROOT / "images/pinpoint"
+    sources = [
+        image / "bin/pinpoint-supervisor",
+        image / "bin/pinpoint-healthcheck",
+        image / "hbase/pinpoint-tables.hbase",
+    ]
+    code = "".join(path.read_text() for path in [*sources, *sorted((image / "bin/lib").glob("*.sh"))])
+    roles = re.search(r'^readonly ROLES="([^"]+)"', code, re.M)
+    assert roles, "the supervisor no longer declares its roles"
+    containers = [
+        container
+        for task in synth(**overrides).find_resources("AWS::ECS::TaskDefinition").values()
+        for container in task["Properties"]["ContainerDefinitions"]
+        if container["Name"] == "pinpoint"
+    ]
+    assert containers
+    for container in containers:
+        variables = {item["Name"]: item.get("Value") for item in container.get("Environment", [])}
+        variables |= {item["Name"]: None for item in container.get("Secrets", [])}
+        for name in variables:
+            assert f"${{{name}" in code, f"the image never reads {name}"
+        assert variables.get("PINPOINT_ROLE", "all-in-one") in roles.group(1).split()
+    assert ADMIN_PASSWORD_VARIABLE in {
+        item["Name"] for container in containers for item in container.get("Secrets", [])
+    }
+    assert (image / HEALTH_CHECK_COMMAND.removeprefix("/usr/local/")).exists()
 
 
 def test_log_groups_have_the_configured_retention(template: Template) -> None:
