@@ -50,6 +50,9 @@ class Artifact:
     build_arg: bool
     version: str = ""  # the settings that chose the version, for "does not exist" messages
     pinned: str | None = None
+    # The file the current pin was taken from, when that is not this artifact's file (a version or
+    # file name change since pinning): the pin is then stale and counts as not pinned.
+    stale_from: str | None = None
 
     @property
     def name(self) -> str:
@@ -89,6 +92,17 @@ def _version_hint(template: str, args: dict[str, str], config: PlatformConfig) -
     return ", ".join(hints)
 
 
+def _current_pin(config: PlatformConfig, setting: str, name: str, value: str | None) -> dict[str, Any]:
+    """``pinned``/``stale_from`` of an artifact: a value pinned for another file is not a pin of this one.
+
+    Values without a record in ``checksums_pinned_for`` (set by hand) are taken as they are.
+    """
+    pinned_for = config.checksums_pinned_for.get(setting)
+    if value and pinned_for and pinned_for != name:
+        return {"pinned": None, "stale_from": pinned_for}
+    return {"pinned": value or None}
+
+
 def artifacts(config: PlatformConfig, dockerfile: Path, *, image: bool = True) -> list[Artifact]:
     """What a deploy downloads: the image's pinned downloads (``image``: the build runs) and the agent."""
     found: list[Artifact] = []
@@ -113,9 +127,8 @@ def artifacts(config: PlatformConfig, dockerfile: Path, *, image: bool = True) -
                     exit_code=EXIT_USAGE,
                 ) from None
             hint = _version_hint(template, args, config)
-            found.append(
-                Artifact(setting, url, build_arg=True, version=hint, pinned=args.get(setting) or None)
-            )
+            current = _current_pin(config, setting, url.rsplit("/", 1)[-1], args.get(setting))
+            found.append(Artifact(setting, url, build_arg=True, version=hint, **current))
     # Same layout as BundleSpec.url in stacks/constructs/agent_distribution/handler.py.
     version = config.pinpoint_version
     agent_url = f"{config.agent_download_base_url}/v{version}/pinpoint-agent-{version}.tar.gz"
@@ -124,7 +137,7 @@ def artifacts(config: PlatformConfig, dockerfile: Path, *, image: bool = True) -
         agent_url,
         build_arg=False,
         version=f"pinpoint_version={version}",
-        pinned=config.agent_sha512,
+        **_current_pin(config, AGENT_SETTING, agent_url.rsplit("/", 1)[-1], config.agent_sha512),
     )
     return [*found, agent]
 
@@ -170,13 +183,16 @@ def merged_settings(raw: dict[str, Any], pinned: list[Pinned]) -> dict[str, Any]
     if isinstance(build_args, str):  # stacks.config also accepts the JSON-string form
         build_args = json.loads(build_args)
     build_args = dict(build_args)
+    pinned_for = dict(settings.get("checksums_pinned_for") or {})
     for item in pinned:
         if item.artifact.build_arg:
             build_args[item.artifact.setting] = item.sha512
         else:
             settings[item.artifact.setting] = item.sha512
+        pinned_for[item.artifact.setting] = item.artifact.name
     if build_args:
         settings["image_build_args"] = build_args
+    settings["checksums_pinned_for"] = pinned_for
     return settings
 
 

@@ -199,13 +199,19 @@ def _check_downloads(findings: Findings, request: Request, config: PlatformConfi
             else:
                 out.warn(f"{problem} (pinned already; the deploy downloads it later)")
     unpinned = [item for item in items if not item.pinned]
+    stale = [
+        f"{item.where} was pinned for {item.stale_from}, not {item.name}"
+        for item in unpinned
+        if item.stale_from
+    ]
     if not unpinned:
         say(f"checksums pinned for {', '.join(item.name for item in items)}")
     elif config.strict_checksums:
-        names = ", ".join(f"{item.where} ({item.name})" for item in unpinned)
+        names = ", ".join(f"{item.where} ({item.name})" for item in unpinned if not item.stale_from)
+        missing = [f"no SHA-512 for {names}"] if names else []
         findings.add(
-            f"strict_checksums=true refuses unpinned downloads: no SHA-512 for {names}; pin them with "
-            "`make pin-checksums` and check them out of band, or set them in the settings file",
+            f"strict_checksums=true refuses unpinned downloads: {'; '.join([*missing, *stale])}; pin them "
+            "with `make pin-checksums` and check them out of band, or set them in the settings file",
             EXIT_USAGE,
         )
     else:
@@ -222,6 +228,8 @@ def _check_downloads(findings: Findings, request: Request, config: PlatformConfi
                 "the file, or pin with `make pin-checksums` and pass the values",
                 EXIT_USAGE,
             )
+        for line in stale:
+            say(f"{line} (a version changed): pinning it again")
         findings.to_pin = unpinned
 
 

@@ -248,6 +248,11 @@ class PlatformConfig(BaseModel):
         None,
         description="SHA-512 of the pinned pinpoint-agent-<v>.tar.gz; the deploy refuses an agent it cannot verify.",
     )
+    checksums_pinned_for: StrDict = Field(
+        default_factory=dict,
+        description="Written by make deploy / make pin-checksums: the file each pinned SHA-512 was taken from "
+        "(setting -> file name), so a version change re-pins instead of failing the build.",
+    )
 
     # --- sample application ------------------------------------------------------------------
     sample_app_enabled: bool = Field(False, description="Deploy a sample Java service wired to the agent.")
@@ -495,6 +500,18 @@ class PlatformConfig(BaseModel):
         # The agent keeps 0.01 % resolution; a finer value would be truncated (0.001 -> off).
         if abs(value * 100 - round(value * 100)) > 1e-9:
             raise ValueError("allowed: 0.01 to 100 in steps of 0.01 (the agent's sampling resolution)")
+        return value
+
+    @field_validator("checksums_pinned_for")
+    @classmethod
+    def _pinned_for(cls, value: dict[str, str]) -> dict[str, str]:
+        for setting, name in value.items():
+            if setting != "agent_sha512" and not re.fullmatch(r"[A-Z][A-Z0-9_]*_SHA512", setting):
+                raise ValueError(
+                    f"key {setting!r} is not a checksum setting; allowed: agent_sha512 or <NAME>_SHA512"
+                )
+            if not re.fullmatch(r"[A-Za-z0-9._+-]{1,255}", name):
+                raise ValueError(f"{name!r} is not a file name; allowed: the downloaded file's name")
         return value
 
     @field_validator("agent_sha512")

@@ -265,6 +265,7 @@ def test_a_missing_settings_file_is_created(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == {
         "agent_sha512": "ab" * 64,
         "image_build_args": {"PINPOINT_WEB_SHA512": "cd" * 64},
+        "checksums_pinned_for": {"PINPOINT_WEB_SHA512": "web.jar", "agent_sha512": "agent.tar.gz"},
     }
     assert path.stat().st_mode & 0o777 == 0o644
 

@@ -318,6 +318,12 @@ def test_first_deploy_pins_every_download_into_the_settings_file(
         "PINPOINT_COLLECTOR_SHA512": mirror.sha512(COLLECTOR),
         "PINPOINT_WEB_SHA512": mirror.sha512(WEB),
     }
+    assert written["checksums_pinned_for"] == {
+        "HBASE_SHA512": "hbase-2.6.5-hadoop3-bin.tar.gz",
+        "PINPOINT_COLLECTOR_SHA512": "pinpoint-collector-3.1.0-exec.jar",
+        "PINPOINT_WEB_SHA512": "pinpoint-web-3.1.0-exec.jar",
+        "agent_sha512": "pinpoint-agent-3.1.0.tar.gz",
+    }
     assert sorted(p.name for p in preflight.config_dir.iterdir()) == ["default.json"]  # atomic: no temp file
     stdout = result.stdout.splitlines()
     assert f"preflight: pinning the SHA-512 of 4 download(s) on first use into {path}" in stdout
@@ -359,6 +365,47 @@ def test_strict_checksums_refuse_unpinned_downloads(
         "strict_checksums=true refuses unpinned downloads: no SHA-512 for agent_sha512 "
         "(pinpoint-agent-3.1.0.tar.gz); pin them with `make pin-checksums` and check them out of band, "
         "or set them in the settings file"
+    ]
+    assert path.read_bytes() == before
+
+
+STALE_AGENT = {
+    "agent_sha512": "ab" * 64,
+    "checksums_pinned_for": {"agent_sha512": "pinpoint-agent-3.0.9.tar.gz"},
+}
+
+
+@pytest.mark.usefixtures("bootstrapped")
+def test_a_pin_from_an_older_version_is_pinned_again(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    """pinpoint_version moved on since the agent was pinned: the old value would fail the install."""
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings(**mirror.settings(), **STALE_AGENT)
+    result = preflight("deploy", *ECR_IMAGE)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "preflight: agent_sha512 was pinned for pinpoint-agent-3.0.9.tar.gz, not pinpoint-agent-3.1.0.tar.gz "
+        "(a version changed): pinning it again"
+    ) in result.stdout.splitlines()
+    written = json.loads(path.read_text())
+    assert written["agent_sha512"] == mirror.sha512(AGENT)
+    assert written["checksums_pinned_for"] == {"agent_sha512": "pinpoint-agent-3.1.0.tar.gz"}
+
+
+@pytest.mark.usefixtures("bootstrapped")
+def test_strict_checksums_refuse_a_pin_from_an_older_version(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    path = preflight.settings(**mirror.settings(), **STALE_AGENT, strict_checksums=True)
+    before = path.read_bytes()
+    result = preflight("deploy", *ECR_IMAGE)
+    assert result.returncode == 2
+    assert problems(result) == [
+        "strict_checksums=true refuses unpinned downloads: agent_sha512 was pinned for "
+        "pinpoint-agent-3.0.9.tar.gz, not pinpoint-agent-3.1.0.tar.gz; pin them with `make pin-checksums` "
+        "and check them out of band, or set them in the settings file"
     ]
     assert path.read_bytes() == before
 

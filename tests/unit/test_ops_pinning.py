@@ -131,9 +131,40 @@ def test_pins_merge_into_the_file_keeping_everything_else() -> None:
         "stack_name": "X",
         "agent_sha512": "cd" * 64,
         "image_build_args": {"PINPOINT_BASE_URL": "http://m", "PINPOINT_WEB_SHA512": "ab" * 64},
+        # Which file each value was taken from: a later version change re-pins instead of failing.
+        "checksums_pinned_for": {"PINPOINT_WEB_SHA512": ITEM.name, "agent_sha512": "agent.tar.gz"},
     }
     assert raw["image_build_args"]["PINPOINT_WEB_SHA512"] == "old"  # the input is not modified
     assert merged_settings({"image_build_args": '{"A": "1"}'}, [])["image_build_args"] == {"A": "1"}
+
+
+def test_a_pin_taken_from_another_version_is_stale_and_counts_as_unpinned(dockerfile: Path) -> None:
+    config = parse_settings(
+        {
+            "agent_sha512": "cd" * 64,
+            "image_build_args": {"PINPOINT_WEB_SHA512": "ab" * 64, "PINPOINT_COLLECTOR_SHA512": "ef" * 64},
+            "checksums_pinned_for": {
+                "agent_sha512": "pinpoint-agent-3.0.1.tar.gz",
+                "PINPOINT_WEB_SHA512": "pinpoint-web-3.0.1-exec.jar",
+                "PINPOINT_COLLECTOR_SHA512": "pinpoint-collector-3.1.0-exec.jar",
+            },
+        }
+    )
+    items = {item.setting: item for item in artifacts(config, dockerfile)}
+    assert (items["agent_sha512"].pinned, items["agent_sha512"].stale_from) == (
+        None,
+        "pinpoint-agent-3.0.1.tar.gz",
+    )
+    assert items["PINPOINT_WEB_SHA512"].pinned is None
+    assert items["PINPOINT_WEB_SHA512"].stale_from == "pinpoint-web-3.0.1-exec.jar"
+    # Pinned for the file the deploy downloads now: kept.
+    assert (items["PINPOINT_COLLECTOR_SHA512"].pinned, items["PINPOINT_COLLECTOR_SHA512"].stale_from) == (
+        "ef" * 64,
+        None,
+    )
+    # A value with no record (set by hand) is taken as it is.
+    (agent,) = artifacts(parse_settings({"agent_sha512": "cd" * 64}), dockerfile, image=False)
+    assert (agent.pinned, agent.stale_from) == ("cd" * 64, None)
 
 
 def test_the_report_says_how_each_value_was_verified() -> None:
