@@ -274,7 +274,8 @@ def test_a_dead_region_server_fails_the_health_check_and_the_container(
     assert status == 1
     assert "no live region server (numRegionServers=0)" in output
 
-    assert container.wait_exit(timeout=90) == 1
+    # Detection (2 x 2 s here) plus the stop path, which the supervisor bounds by the ECS stop timeout.
+    assert container.wait_exit(timeout=ECS_STOP_TIMEOUT + 30) == 1
     logs = container.logs()
     assert "HBase no longer serves (no live region server); stopping the container" in logs
     assert "flush-hangs" not in [line.split()[1] for line in container.ddl_log()]
@@ -295,7 +296,7 @@ def test_killing_the_collector_makes_the_container_exit_non_zero(
     )
     container.inner.exec_run(["bash", "-c", kill])
 
-    assert container.wait_exit(timeout=90) != 0
+    assert container.wait_exit(timeout=ECS_STOP_TIMEOUT + 30) != 0
     logs = container.logs()
     assert "collector exited unexpectedly with status 137" in logs
     assert "[supervisor] flush complete" in logs
