@@ -6,7 +6,9 @@ Usage: ``cost.py [--source auto|api|table] [CDK CLI args...]`` — ``-c key=valu
 region is the ``region`` setting, else the AWS CLI's, else the stack's fallback. Prices come from
 the table shipped in scripts/ops/prices/ (offline) or from the AWS Price List API (``auto``: the
 API when credentials work, else the table; the output says which). The last line is
-``total: $<amount>/month``. A failure is one ``cost: error:`` line. See :mod:`scripts.ops.cost`.
+``total: $<amount>/month``. A failure is one ``cost: error:`` line -- among them a deployment
+that needs a unit price the source lacks (it names the region and the missing unit prices; no
+partial total is printed). See :mod:`scripts.ops.cost`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ Quantities come from the settings (the schema ``cdk synth`` uses), unit prices f
 Every line is ``quantity x unit price``, rounded to cents; the total is the sum of the printed
 lines. Whatever is usage-driven (LCUs, logs, metrics, stored data) is an estimate whose
 assumption is printed. List prices: on-demand, USD, before tax, no free tier, no Savings Plans.
+
+A total is printed only when it is complete: if a line the deployment needs has no unit price
+(the table's figure is null, or the region lacks it), ``make cost`` prints no lines and fails in
+one line naming the region and the missing unit prices (:class:`MissingPrices`). Only the flat
+add-ons in :data:`IMMATERIAL` may stay unpriced; they are then named above the total.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 from scripts.ops.aws import base_session
 from scripts.ops.errors import ScriptError
-from scripts.ops.prices import TABLE_FILE, PriceSource, TablePrices, UnitPrice
+from scripts.ops.prices import PER_INSTANCE, TABLE_FILE, PriceSource, TablePrices, UnitPrice, display_path
 from scripts.ops.prices.select import price_source
 from stacks.config import FALLBACK_REGION, PlatformConfig, resolve_environment
 
@@ -33,15 +38,35 @@ FLOW_LOG_GB = Decimal(2)  # VPC flow logs of a new, quiet VPC per month
 INSIGHTS_METRICS_CLUSTER, INSIGHTS_METRICS_SERVICE = 15, 20  # Container Insights custom metrics
 DASHBOARDS = 1
 
+# The one place that says which lines are essential: every line is, except these flat add-ons,
+# a few dollars a month at most in any region (1 dashboard: $3.00, 1 secret: $0.40 in every
+# region the table covers). Without an essential line's price there is no total (MissingPrices).
+IMMATERIAL = frozenset({"cw_dashboard_month", "secret_month"})
+
+
+class MissingPrices(ScriptError):
+    """Lines the deployment needs have no unit price: no total can be given."""
+
 
 @dataclass(frozen=True)
 class Line:
-    """``label``: ``quantity`` ``unit`` x ``price``."""
+    """``label``: ``quantity`` ``unit`` x ``price`` (the unit price of ``key`` [``kind``])."""
 
     label: str
     quantity: Decimal
     unit: str
     price: UnitPrice
+    key: str = ""
+    kind: str | None = None
+
+    @property
+    def unit_name(self) -> str:
+        """``nat_gateway_hour`` or ``emr_instance_hour m7g.xlarge``: the table's key."""
+        return f"{self.key} {self.kind}" if self.key in PER_INSTANCE else self.key
+
+    @property
+    def essential(self) -> bool:
+        return self.key not in IMMATERIAL
 
     @property
     def usd(self) -> Decimal | None:
@@ -61,19 +86,33 @@ class Bill:
     lines: list[Line] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # info lines (not costs), printed after the lines
     assumptions: list[str] = field(default_factory=list)
+    # Said when essential prices are missing: the region, who lacks them, and what prices them.
+    region: str = "?"
+    source: str = "the price source"
+    remedy: str = ""
 
     @property
     def total(self) -> Decimal:
         return sum((line.usd for line in self.lines if line.usd is not None), Decimal(0))
 
+    @property
+    def missing(self) -> list[str]:
+        """The unit prices that essential lines lack (``key`` or ``key instance-type``), once each."""
+        return list(
+            dict.fromkeys(line.unit_name for line in self.lines if line.essential and line.usd is None)
+        )
+
     def render(self) -> list[str]:
+        """The lines, then ``total: $<amount>/month``; :class:`MissingPrices` when no total can be given."""
+        if missing := self.missing:
+            raise MissingPrices(
+                f"cannot price this deployment in {self.region}: no unit price for {', '.join(missing)} "
+                f"in {self.source}" + (f"; {self.remedy}" if self.remedy else "")
+            )
         out = [*self.header, *(line.render() for line in self.lines), *self.notes]
         out += [f"assumption: {text}" for text in self.assumptions]
         if unpriced := [line.label for line in self.lines if line.usd is None]:
-            out.append(
-                f"note: the total is a lower bound: {len(unpriced)} line(s) are not priced "
-                f"({'; '.join(unpriced)}); --source api reads them from the AWS Price List API"
-            )
+            out.append(f"note: not priced and not in the total (immaterial add-ons): {'; '.join(unpriced)}")
         out.append(f"total: ${self.total:,.2f}/month")
         return out
 
@@ -131,7 +170,7 @@ class Lines:
         self.prices, self.bill = prices, bill
 
     def add(self, label: str, quantity: object, unit: str, key: str, kind: str | None = None) -> Line:
-        line = Line(label, Decimal(str(quantity)), unit, self.prices.unit(key, kind))
+        line = Line(label, Decimal(str(quantity)), unit, self.prices.unit(key, kind), key, kind)
         self.bill.lines.append(line)
         return line
 
@@ -256,9 +295,11 @@ def observability(out: Lines, config: PlatformConfig, running: list[Service]) ->
         )
 
 
-def estimate(config: PlatformConfig, prices: PriceSource, *, header: list[str]) -> Bill:
+def estimate(
+    config: PlatformConfig, prices: PriceSource, *, header: list[str], source: str = "", remedy: str = ""
+) -> Bill:
     """Every line of the monthly bill for ``config`` (see the module docstring)."""
-    bill = Bill(header=header)
+    bill = Bill(header=header, region=prices.region, source=source or prices.description, remedy=remedy)
     out = Lines(prices, bill)
     running = compute(out, config)
     network(out, config)
@@ -290,7 +331,8 @@ def resolve_region(config: PlatformConfig, *, profile: str | None) -> tuple[str,
 def report(
     config: PlatformConfig, *, source: str, profile: str | None, table: Path = TABLE_FILE
 ) -> list[str]:
-    """The lines ``make cost`` prints; the last is ``total: $<amount>/month``."""
+    """The lines ``make cost`` prints; the last is ``total: $<amount>/month``. Without a price for
+    a line the deployment needs: :class:`MissingPrices` (one line), no lines and no total."""
     region, origin = resolve_region(config, profile=profile)
     prices, why = price_source(source, region, profile=profile, table=table)
     used = "table" if isinstance(prices, TablePrices) else "api"
@@ -304,4 +346,9 @@ def report(
         f"hbase_mode={config.hbase_mode}: on-demand USD, before tax, without free tiers",
         f"prices: {prices.description} ({chosen})",
     ]
-    return estimate(config, prices, header=header).render()
+    if isinstance(prices, TablePrices):
+        lacks = display_path(prices.path)
+        remedy = "--source api (AWS credentials allowed pricing:GetProducts) reads them from the AWS Price List API"
+    else:
+        lacks, remedy = "the AWS Price List API's answer or the price table", ""
+    return estimate(config, prices, header=header, source=lacks, remedy=remedy).render()

@@ -1,5 +1,6 @@
 """`make cost`: every figure against arithmetic done by hand from the price table's unit prices,
-the output's contract (last line, unknown region, config changes), and the Price List API path
+the output's contract (last line, unknown region, config changes, no total without the prices a
+deployment needs), the table's provenance (source and date of every figure), and the Price List API path
 against a loopback server answering GetProducts as the API documents it (moto 5.2.5 has no
 ``pricing`` service: ``moto/backend_index.py`` lists none).
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from scripts.ops.cost import estimate
+from scripts.ops.cost import IMMATERIAL, Bill, MissingPrices, estimate
 from scripts.ops.preflight import topology
 from scripts.ops.prices import PER_INSTANCE, TABLE_FILE, TablePrices
 from scripts.ops.prices.api import QUERIES
@@ -57,11 +58,23 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
 
 
-def bill_lines(overrides: dict[str, str], region: str = "us-east-1") -> tuple[dict[str, Decimal | None], str]:
+def bill(overrides: dict[str, str], region: str = "us-east-1") -> Bill:
     config = load_config({"region": region, **overrides})
-    bill = estimate(config, TablePrices(region), header=["header"])
-    rendered = bill.render()
-    return {line.label: line.usd for line in bill.lines}, rendered[-1]
+    return estimate(config, TablePrices(region), header=["header"], source="the table")
+
+
+def bill_lines(overrides: dict[str, str], region: str = "us-east-1") -> tuple[dict[str, Decimal | None], str]:
+    estimated = bill(overrides, region)
+    return {line.label: line.usd for line in estimated.lines}, estimated.render()[-1]
+
+
+def table_with(tmp_path: Path, region: str, key: str) -> Path:
+    """A copy of the shipped table where ``region``'s ``key`` has no figure (as a gap would)."""
+    table = json.loads(TABLE_FILE.read_text())
+    table["regions"][region][key] = {"usd": None, "note": "removed for the test"}
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(table))
+    return path
 
 
 def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -149,7 +162,8 @@ def test_default_deployment_computed_by_hand() -> None:
 
 
 def test_emr_deployment_computed_by_hand() -> None:
-    lines, total = bill_lines({"hbase_mode": "emr", "emr_tls_certificates_s3_uri": EMR_CERTIFICATES})
+    estimated = bill({"hbase_mode": "emr", "emr_tls_certificates_s3_uri": EMR_CERTIFICATES})
+    lines = {line.label: line.usd for line in estimated.lines}
     hand = {
         # collector_min_count=2 tasks of 2048 CPU / 4096 MiB; web_count=1 of 1024 / 2048
         "Fargate ARM64 vCPU, collectors (2 tasks x 2 vCPU)": cents(2 * 2 * 730 * ARM_VCPU_H),  # 94.5496
@@ -182,8 +196,14 @@ def test_emr_deployment_computed_by_hand() -> None:
         "Container Insights (enabled), estimate (55 custom metrics assumed)": cents(55 * METRIC),
     }
     assert lines == hand
+    # $600.35 is what the priced lines add up to: printed as a total it would hide the EMR fee
+    # (3 nodes x 730 h), so there is no total, only the one line that names the gap.
     assert sum(usd for usd in hand.values() if usd is not None) == Decimal("600.35")
-    assert total == "total: $600.35/month"
+    with pytest.raises(MissingPrices) as missing:
+        estimated.render()
+    assert str(missing.value) == (
+        "cannot price this deployment in us-east-1: no unit price for emr_instance_hour m7g.xlarge in the table"
+    )
 
 
 def test_collectors_at_their_maximum_are_shown_but_not_counted() -> None:
@@ -245,6 +265,12 @@ def test_lines_follow_the_settings() -> None:
     assert lines["CloudWatch Logs ingestion, estimate (1 GB per task assumed)"] == Decimal("1.00")
 
 
+# Where a figure was read: a page (https://...) or a repository file (github.com/owner/repo ... path).
+SOURCE = re.compile(r"^(https://\S+|github\.com/[\w.-]+/[\w.-]+(/blob/[0-9a-f]{40}/| )\S+)$")
+# The date the source gives: a day, a month or a year; "undated" when it gives none.
+AS_OF = re.compile(r"^(\d{4}(-\d{2}(-\d{2})?)?|undated)$")
+
+
 def test_price_table_covers_the_regions_with_a_source_and_date_for_every_figure() -> None:
     table = json.loads(TABLE_FILE.read_text())
     assert set(table["regions"]) >= REQUIRED_REGIONS
@@ -252,17 +278,73 @@ def test_price_table_covers_the_regions_with_a_source_and_date_for_every_figure(
     assert all(url.startswith("https://") for url in table["pages"].values())
     keys = set(QUERIES) | {"cw_dashboard_month"}
     assert set(table["units"]) == keys
+    figures = 0
     for region, prices in table["regions"].items():
         assert set(prices) == keys, region
         for key, entry in prices.items():
             entries = entry.values() if key in PER_INSTANCE else [entry]
+            assert entries, (region, key)
             for figure in entries:
                 if figure["usd"] is None:  # not found: said so, never guessed
+                    assert set(figure) == {"usd", "note"}, (region, key)
                     assert figure["note"], (region, key)
                 else:
+                    figures += 1
                     assert figure["usd"] > 0, (region, key)
-                    assert figure["as_of"], (region, key)
+                    assert SOURCE.fullmatch(figure["source"]), (region, key, figure["source"])
+                    assert AS_OF.fullmatch(figure["as_of"]), (region, key, figure["as_of"])
+                    assert figure["as_of"] == "undated" or figure["as_of"] <= table["compiled"], (region, key)
                     assert figure["seen"], (region, key)
+    assert figures >= 40
+
+
+def test_which_regions_the_table_prices_completely() -> None:
+    """The README's coverage statement: the default deployment has a total from the table in
+    us-east-1 only; elsewhere `make cost` names what is missing (or use --source api)."""
+    complete = {region for region in REQUIRED_REGIONS if not bill({}, region).missing}
+    assert complete == {"us-east-1"}
+    emr = {"hbase_mode": "emr", "emr_tls_certificates_s3_uri": EMR_CERTIFICATES}
+    assert bill(emr).missing == ["emr_instance_hour m7g.xlarge"]  # the EMR fee: not found anywhere
+
+
+def test_a_region_without_the_prices_a_deployment_needs_is_one_line_and_no_total(tmp_path: Path) -> None:
+    result = run_cost("-c", "region=eu-central-1", env=offline_env(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout == ""  # no lines, so no total to misread
+    assert result.stderr.splitlines() == [
+        "cost: error: cannot price this deployment in eu-central-1: no unit price for fargate_arm_vcpu_hour, "
+        "fargate_arm_gb_hour, fargate_storage_gb_hour, nat_gateway_hour, alb_hour, alb_lcu_hour, "
+        "efs_standard_gb_month, cw_alarm_month, logs_ingest_gb, logs_storage_gb_month, cw_metric_month in "
+        "scripts/ops/prices/list-prices.json; --source api (AWS credentials allowed pricing:GetProducts) reads "
+        "them from the AWS Price List API"
+    ]
+
+
+def test_one_missing_essential_price_is_enough_for_no_total(tmp_path: Path) -> None:
+    prices = table_with(tmp_path, "us-east-1", "nat_gateway_hour")
+    result = run_cost("--prices", str(prices), "-c", "region=us-east-1", env=offline_env(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"cost: error: cannot price this deployment in us-east-1: no unit price for nat_gateway_hour in {prices}; "
+        "--source api (AWS credentials allowed pricing:GetProducts) reads them from the AWS Price List API"
+    ]
+
+
+def test_an_immaterial_add_on_without_a_price_is_named_above_the_total(tmp_path: Path) -> None:
+    assert {"cw_dashboard_month", "secret_month"} == IMMATERIAL  # flat, a few dollars at most
+    prices = table_with(tmp_path, "us-east-1", "secret_month")
+    result = run_cost("--prices", str(prices), "-c", "region=us-east-1", env=offline_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        f"  Secrets Manager secret (web admin password): not priced (secret_month is null in {prices}, "
+        "us-east-1: removed for the test)"
+    ) in lines
+    assert lines[-2] == (
+        "note: not priced and not in the total (immaterial add-ons): Secrets Manager secret (web admin password)"
+    )
+    assert lines[-1] == "total: $225.31/month"  # 225.71 without the $0.40 secret
 
 
 def test_make_cost_prints_the_lines_then_the_total_offline(tmp_path: Path) -> None:
@@ -280,14 +362,13 @@ def test_make_cost_prints_the_lines_then_the_total_offline(tmp_path: Path) -> No
 
 
 def test_the_region_comes_from_the_aws_cli_configuration_when_not_set(tmp_path: Path) -> None:
-    result = run_cost("--source", "table", env=offline_env(tmp_path, AWS_REGION="ap-northeast-2"))
+    result = run_cost("--source", "table", env=offline_env(tmp_path, AWS_REGION="us-east-1"))
     assert result.returncode == 0, result.stderr
-    assert "in ap-northeast-2 (region from the AWS CLI configuration)" in result.stdout.splitlines()[0]
-    # Seoul: 4 x 730 x $0.03725 (APN2-Fargate-ARM-vCPU-Hours)
-    assert (
-        "  Fargate ARM64 vCPU, all-in-one (1 task x 4 vCPU): $108.77 (2920 vCPU-h x $0.03725)"
-        in result.stdout
-    )
+    assert "in us-east-1 (region from the AWS CLI configuration)" in result.stdout.splitlines()[0]
+    assert result.stdout.splitlines()[-1] == "total: $225.71/month"
+    other = run_cost("--source", "table", env=offline_env(tmp_path, AWS_REGION="ap-northeast-2"))
+    assert other.returncode == 1
+    assert other.stderr.startswith("cost: error: cannot price this deployment in ap-northeast-2: ")
 
 
 def test_an_unknown_region_is_one_clear_line(tmp_path: Path) -> None:
@@ -320,7 +401,11 @@ def test_make_cost_and_make_deploy_run_the_script_with_cdk_args() -> None:
         ).stdout
 
     assert "scripts/cost.py  -c config=prod" in dry_run("cost")
-    assert "scripts/cost.py --source table -c config=prod" in dry_run("deploy")
+    # a failed estimate (e.g. missing prices) says so and never stops the deploy
+    assert (
+        'scripts/cost.py --source table -c config=prod || echo "cost: no estimate (see the line above); '
+        'deploying anyway"'
+    ) in dry_run("deploy")
 
 
 # --- the Price List API --------------------------------------------------------------------------
@@ -516,6 +601,19 @@ def test_auto_uses_the_price_list_api_when_credentials_work(tmp_path: Path) -> N
     assert dashboard.endswith("x $3.00)")
     assert not any("not priced" in line for line in out)
     assert TOTAL.fullmatch(out[-1])
+
+
+def test_what_neither_the_api_nor_the_table_prices_is_one_line(tmp_path: Path) -> None:
+    """A region the table does not know: the API alone prices it, and here it answers nothing."""
+    with price_list_api() as (endpoint, _seen):
+        result = run_cost("-c", "region=xx-yyyy-1", env=api_env(tmp_path, endpoint))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cost: error: cannot price this deployment in xx-yyyy-1: no unit price for ")
+    assert line.endswith(" in the AWS Price List API's answer or the price table")
+    assert "fargate_arm_vcpu_hour" in line
+    assert "cw_dashboard_month" not in line  # immaterial: not a reason to withhold a total
 
 
 def test_a_denied_price_list_falls_back_to_the_table_and_says_why(tmp_path: Path) -> None:
