@@ -17,6 +17,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+# aws-cdk-lib's built-in "CloudFormation Validate" plugin runs on every synth unless this is
+# "false" (App's builtin_cloud_formation_validation doc; read from the jsii node process's
+# environment, so it must be set before aws_cdk is first imported). It costs ~8 s of CPU the
+# first time in each process, and cdk.json leaves its findings as warnings
+# (@aws-cdk/core:validateAgainstDefaultRules=false), so no test could fail on it; cfn-lint lints
+# every variant instead, failing on errors (test_cfn_lint.py). The templates and metadata are
+# the same with it on (compared for every variant). cdk-nag is a plugin of our own: unaffected.
+os.environ["CDK_VALIDATION"] = "false"
+
 import pytest
 from aws_cdk.assertions import Template
 
@@ -158,12 +167,27 @@ CHOSEN_SUBNETS = {
 }
 
 
+# Every named override set, by what it exercises: requirements that hold in every variant
+# (cfn-lint, cdk-nag) are checked on each.
+ALL_VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "customized-hbase-on-efs-nlb": CUSTOMIZED,
+    "https-ecr-image": HTTPS_FROM_ECR,
+    "sample-app": SAMPLE_APP,
+    "existing-vpc-retained-hbase": EXISTING_VPC,
+    "chosen-subnets": CHOSEN_SUBNETS,
+    "operations": OPERATIONS,
+    "emr-hbase-nlb": EMR,
+    "external-hbase-sample-app": EXTERNAL,
+}
+
+
 class Synthesized:
     """One synthesized override set: the template, and the cloud assembly's metadata and assets."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.template = Template.from_json(json.loads((directory / f"{STACK_ID}.template.json").read_text()))
+        self.template = Template.from_json(json.loads(self.template_path.read_text()))
 
     def entries(self, entry_type: str) -> list[tuple[str, dict[str, Any]]]:
         """(construct path, entry) of the stack's metadata entries of one type (warnings,
@@ -175,6 +199,14 @@ class Synthesized:
             for entry in entries
             if entry["type"] == entry_type
         ]
+
+    @property
+    def template_path(self) -> Path:
+        return self.directory / f"{STACK_ID}.template.json"
+
+    def validation_report(self) -> dict[str, Any]:
+        """The policy validation plugins' report (cdk-nag's among them) for this synth."""
+        return json.loads((self.directory / "validation-report.json").read_text())
 
     def docker_images(self) -> list[dict[str, Any]]:
         assets = json.loads((self.directory / f"{STACK_ID}.assets.json").read_text())
