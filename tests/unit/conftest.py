@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # aws-cdk-lib's built-in "CloudFormation Validate" plugin runs on every synth unless this is
 # "false" (App's builtin_cloud_formation_validation doc; read from the jsii node process's
@@ -27,10 +27,16 @@ from typing import Any
 os.environ["CDK_VALIDATION"] = "false"
 
 import pytest
-from aws_cdk.assertions import Template
 
-from app import STACK_ID, create_app
 from stacks.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+# app.py's stack id (the assembly's file names). app.py and aws_cdk are imported on first use
+# only: importing them starts jsii's node process, which the xdist controller (it runs no test)
+# would otherwise pay for before it starts the workers.
+STACK_ID = "PinpointOnFargate"
 
 TEST_ENV = {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
 # Settings files the synths read: none. A developer's config/default.json (the first make deploy
@@ -187,6 +193,8 @@ class Synthesized:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        from aws_cdk.assertions import Template  # noqa: PLC0415 (see STACK_ID)
+
         self.template = Template.from_json(json.loads(self.template_path.read_text()))
 
     def entries(self, entry_type: str) -> list[tuple[str, dict[str, Any]]]:
@@ -244,6 +252,11 @@ def _synth(frozen_overrides: str) -> Synthesized:
     with (_shared_dir() / f"{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / "done").exists():
+            from app import STACK_ID as APP_STACK_ID  # noqa: PLC0415 (see STACK_ID)
+            from app import create_app  # noqa: PLC0415
+
+            assert APP_STACK_ID == STACK_ID
+
             overrides = json.loads(frozen_overrides)
             # cdk.json's feature flags apply, exactly as for `cdk synth`; the app is app.py's.
             context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
