@@ -15,13 +15,28 @@ import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+# aws-cdk-lib's built-in "CloudFormation Validate" plugin runs on every synth unless this is
+# "false" (App's builtin_cloud_formation_validation doc; read from the jsii node process's
+# environment, so it must be set before aws_cdk is first imported). It costs ~8 s of CPU the
+# first time in each process, and cdk.json leaves its findings as warnings
+# (@aws-cdk/core:validateAgainstDefaultRules=false), so no test could fail on it; cfn-lint lints
+# every variant instead, failing on errors (test_cfn_lint.py). The templates and metadata are
+# the same with it on (compared for every variant). cdk-nag is a plugin of our own: unaffected.
+os.environ["CDK_VALIDATION"] = "false"
 
 import pytest
-from aws_cdk.assertions import Template
 
-from app import STACK_ID, create_app
 from stacks.config import REPO_ROOT
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+# app.py's stack id (the assembly's file names). app.py and aws_cdk are imported on first use
+# only: importing them starts jsii's node process, which the xdist controller (it runs no test)
+# would otherwise pay for before it starts the workers.
+STACK_ID = "PinpointOnFargate"
 
 TEST_ENV = {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"}
 # Settings files the synths read: none. A developer's config/default.json (the first make deploy
@@ -158,12 +173,29 @@ CHOSEN_SUBNETS = {
 }
 
 
+# Every named override set, by what it exercises: requirements that hold in every variant
+# (cfn-lint, cdk-nag) are checked on each.
+ALL_VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "customized-hbase-on-efs-nlb": CUSTOMIZED,
+    "https-ecr-image": HTTPS_FROM_ECR,
+    "sample-app": SAMPLE_APP,
+    "existing-vpc-retained-hbase": EXISTING_VPC,
+    "chosen-subnets": CHOSEN_SUBNETS,
+    "operations": OPERATIONS,
+    "emr-hbase-nlb": EMR,
+    "external-hbase-sample-app": EXTERNAL,
+}
+
+
 class Synthesized:
     """One synthesized override set: the template, and the cloud assembly's metadata and assets."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.template = Template.from_json(json.loads((directory / f"{STACK_ID}.template.json").read_text()))
+        from aws_cdk.assertions import Template  # noqa: PLC0415 (see STACK_ID)
+
+        self.template = Template.from_json(json.loads(self.template_path.read_text()))
 
     def entries(self, entry_type: str) -> list[tuple[str, dict[str, Any]]]:
         """(construct path, entry) of the stack's metadata entries of one type (warnings,
@@ -175,6 +207,14 @@ class Synthesized:
             for entry in entries
             if entry["type"] == entry_type
         ]
+
+    @property
+    def template_path(self) -> Path:
+        return self.directory / f"{STACK_ID}.template.json"
+
+    def validation_report(self) -> dict[str, Any]:
+        """The policy validation plugins' report (cdk-nag's among them) for this synth."""
+        return json.loads((self.directory / "validation-report.json").read_text())
 
     def docker_images(self) -> list[dict[str, Any]]:
         assets = json.loads((self.directory / f"{STACK_ID}.assets.json").read_text())
@@ -212,6 +252,11 @@ def _synth(frozen_overrides: str) -> Synthesized:
     with (_shared_dir() / f"{key}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / "done").exists():
+            from app import STACK_ID as APP_STACK_ID  # noqa: PLC0415 (see STACK_ID)
+            from app import create_app  # noqa: PLC0415
+
+            assert APP_STACK_ID == STACK_ID
+
             overrides = json.loads(frozen_overrides)
             # cdk.json's feature flags apply, exactly as for `cdk synth`; the app is app.py's.
             context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]

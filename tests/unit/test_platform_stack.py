@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Validations
+from aws_cdk import App, Environment, Stack, Validations
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import BOOT_MARGIN_SECONDS, REPO_ROOT, parse_settings
@@ -16,7 +18,9 @@ from stacks.constructs.pinpoint_service import (
     HEALTH_CHECK_COMMAND,
     container_environment,
 )
+from stacks.nag import enable_nag
 from tests.unit.conftest import (
+    ALL_VARIANTS,
     CERTIFICATE_ARN,
     CHOSEN_SUBNETS,
     CUSTOMIZED,
@@ -27,6 +31,7 @@ from tests.unit.conftest import (
     RETAINED_HBASE_FILE_SYSTEM_ID,
     SAMPLE_APP,
     SUBNETS,
+    VPC_ID,
     synth,
     synthesized,
 )
@@ -741,9 +746,20 @@ def test_image_is_a_local_asset_by_default(template: Template) -> None:
 # --- cdk-nag -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ALL_VARIANTS)
+def test_cdk_nag_ran_on_the_variant_and_found_nothing_unacknowledged(name: str) -> None:
+    """Synthesis already failed on any unacknowledged finding; this proves cdk-nag was wired
+    into the synth (create_app) and ran on the whole variant."""
+    reports = {
+        r["pluginName"]: r for r in synthesized(**ALL_VARIANTS[name]).validation_report()["pluginReports"]
+    }
+    assert reports["AwsSolutions"]["conclusion"] == "success"
+    assert reports["AwsSolutions"]["violations"] == []
+
+
 def test_every_acknowledged_finding_carries_a_specific_reason() -> None:
     reasons: dict[str, str] = {}
-    for overrides in VARIANTS.values():
+    for overrides in ALL_VARIANTS.values():
         for path, entry in synthesized(**overrides).entries(Validations.ACKNOWLEDGED_RULES_METADATA_KEY):
             reasons.update(
                 {f"{path}:{rule}": r for rule, r in entry["data"].items() if rule.startswith("AwsSolutions")}
@@ -753,22 +769,40 @@ def test_every_acknowledged_finding_carries_a_specific_reason() -> None:
         assert len(reason) >= 40, f"{rule}: reason too thin: {reason!r}"
 
 
-def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:
-    """Proves the nag check can fail: an open security group is caught at synth."""
-    from aws_cdk import App  # noqa: PLC0415
-    from aws_cdk import aws_ec2 as ec2  # noqa: PLC0415
-
-    from stacks.config import parse_settings, resolve_environment  # noqa: PLC0415
-    from stacks.nag import enable_nag  # noqa: PLC0415
-    from stacks.pinpoint_stack import PinpointStack  # noqa: PLC0415
-
-    app = App()
-    stack = PinpointStack(app, "Nagged", config=resolve_environment(parse_settings({}), {}))
-    group = ec2.SecurityGroup(stack, "Open", vpc=stack.network.vpc)
-    group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(22))
+def _nagged_app(tmp_path: Path, *, open_to_the_world: bool) -> App:
+    """A one-security-group stack with cdk-nag wired exactly as create_app wires it."""
+    app = App(context=json.loads((REPO_ROOT / "cdk.json").read_text())["context"], outdir=str(tmp_path))
+    stack = Stack(app, "Nagged", env=Environment(account="123456789012", region="eu-west-1"))
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id=VPC_ID,
+        availability_zones=["eu-west-1a"],
+        private_subnet_ids=[SUBNETS["private-a1"]],
+        private_subnet_route_table_ids=["rtb-private-a1"],
+    )
+    group = ec2.SecurityGroup(stack, "Open", vpc=vpc, description="Opened by the test")
+    if open_to_the_world:
+        group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(22))
     enable_nag(app)
+    return app
+
+
+def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
+    """Proves the nag check can fail: an open security group is caught at synth (on a stack of
+    its own, so the open rule is the only finding; the same stack without it synthesizes)."""
+    _nagged_app(tmp_path / "closed", open_to_the_world=False).synth()
     with pytest.raises(RuntimeError, match="ValidationFailed"):
-        app.synth()
+        _nagged_app(tmp_path / "open", open_to_the_world=True).synth()
+    report = json.loads((tmp_path / "open" / "validation-report.json").read_text())
+    findings = {
+        (violation["ruleName"], construct["constructPath"])
+        for plugin in report["pluginReports"]
+        if plugin["conclusion"] == "failure"
+        for violation in plugin["violations"]
+        for construct in violation["violatingConstructs"]
+    }
+    assert findings == {("AwsSolutions-EC23", "Nagged/Open/Resource")}
 
 
 # --- HBase data storage --------------------------------------------------------------------------
