@@ -23,8 +23,8 @@ from scripts.ops.cost import report
 from scripts.ops.errors import OneLineArgumentParser, run_script
 from scripts.ops.prices import TABLE_FILE
 from scripts.ops.prices.select import SOURCES
-from scripts.ops.settings import cdk_profile, config_error, context_overrides
-from stacks.config import CONFIG_DIR, ConfigError, load_config
+from scripts.ops.settings import cdk_profile, config_from_cdk_args
+from stacks.config import CONFIG_DIR
 
 PROG = "cost"
 
@@ -45,10 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Everything not ours is a CDK CLI argument (CDK_ARGS): -c key=value, --profile, ...
     args, cdk_args = build_parser().parse_known_args(argv)
-    try:
-        config = load_config(context_overrides(cdk_args), config_dir=args.config_dir)
-    except ConfigError as error:
-        raise config_error(error) from None
+    config = config_from_cdk_args(cdk_args, args.config_dir)
     for line in report(config, source=args.source, profile=cdk_profile(cdk_args), table=args.prices):
         print(line)
     return 0

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.ops.aws import aws_client, aws_session, require_credentials
 from scripts.ops.errors import EXIT_FAILURE, OneLineArgumentParser, error_line, run_script
-from scripts.ops.settings import cdk_profile, config_error, context_overrides
+from scripts.ops.settings import cdk_profile, config_from_cdk_args
 from scripts.ops.status import gather
-from stacks.config import CONFIG_DIR, ConfigError, load_config
+from stacks.config import CONFIG_DIR
 
 PROG = "status"
 SERVICES = ("cloudformation", "ecs", "elbv2", "cloudwatch")
@@ -36,10 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # Everything not ours is a CDK CLI argument (CDK_ARGS): -c key=value, --profile, ...
     args, cdk_args = build_parser().parse_known_args(argv)
-    try:
-        config = load_config(context_overrides(cdk_args), config_dir=args.config_dir)
-    except ConfigError as error:
-        raise config_error(error) from None
+    config = config_from_cdk_args(cdk_args, args.config_dir)
     session = aws_session(profile=cdk_profile(cdk_args), region=config.region)
     identity = require_credentials(session)
     clients = {name: aws_client(session, name) for name in SERVICES}

@@ -8,6 +8,8 @@ need it are left out instead of failing.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import botocore.exceptions
@@ -29,20 +31,29 @@ APPLICATION_PLACEHOLDER = "<application-name>"
 LOCAL_PORT = 8080
 
 
-def stack_outputs(cfn: BotoClient, stack_name: str) -> dict[str, str]:
-    """``{OutputKey: OutputValue}`` of ``stack_name``; one line if the stack does not exist."""
+def describe_stack(cfn: BotoClient, stack_name: str) -> Mapping[str, Any]:
+    """The stack's description; one line if it does not exist or cannot be read."""
     try:
-        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     except botocore.exceptions.ClientError as error:
         if error_code(error) == "ValidationError" and "does not exist" in aws_error(error):
             raise ScriptError(
-                f"stack {stack_name} does not exist in this account/region: did cdk deploy succeed "
-                "(same AWS_PROFILE/AWS_REGION and -c settings)?"
+                f"stack {stack_name} does not exist in this account/region: deploy it with `make deploy` "
+                "(same AWS_PROFILE/AWS_REGION and -c settings)"
             ) from None
         raise ScriptError(f"cannot read stack {stack_name}: {aws_error(error)}") from None
     except botocore.exceptions.BotoCoreError as error:
         raise ScriptError(f"cannot read stack {stack_name}: {aws_error(error)}") from None
-    return {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs") or []}
+
+
+def outputs_of(stack: Mapping[str, Any]) -> dict[str, str]:
+    """``{OutputKey: OutputValue}`` of a described stack."""
+    return {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs") or []}
+
+
+def stack_outputs(cfn: BotoClient, stack_name: str) -> dict[str, str]:
+    """``{OutputKey: OutputValue}`` of ``stack_name``; one line if the stack does not exist."""
+    return outputs_of(describe_stack(cfn, stack_name))
 
 
 def service_names(outputs: dict[str, str]) -> list[str]:

@@ -62,8 +62,8 @@ from scripts.ops.pinning import artifacts
 from scripts.ops.pinning import build_args as deploy_build_args
 from scripts.ops.preflight import PINPOINT_DOCKERFILE, hidden_pins, pin_first_use
 from scripts.ops.preflight import Request as PreflightRequest
-from scripts.ops.settings import config_error, context_overrides
-from stacks.config import CONFIG_DIR, REPO_ROOT, ConfigError, PlatformConfig, load_config
+from scripts.ops.settings import config_from_cdk_args
+from stacks.config import CONFIG_DIR, REPO_ROOT, PlatformConfig
 
 APP_CONTEXT = REPO_ROOT / "images" / "app"
 APP_DOCKERFILE = "sample/Dockerfile"
@@ -111,10 +111,7 @@ class DownRequest:
 
 
 def load_settings(request: UpRequest) -> PlatformConfig:
-    try:
-        return load_config(context_overrides(request.cdk_args), config_dir=request.config_dir)
-    except ConfigError as error:
-        raise config_error(error) from None
+    return config_from_cdk_args(request.cdk_args, request.config_dir)
 
 
 def pin_checksums(request: UpRequest, config: PlatformConfig, out: Reporter) -> PlatformConfig:

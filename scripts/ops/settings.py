@@ -69,6 +69,14 @@ def cdk_profile(cdk_args: list[str]) -> str | None:
     return None
 
 
+def config_from_cdk_args(cdk_args: list[str], config_dir: Path = CONFIG_DIR) -> PlatformConfig:
+    """The settings a ``cdk`` run with these arguments would use; one usage-error line if bad."""
+    try:
+        return load_config(context_overrides(cdk_args), config_dir=config_dir)
+    except ConfigError as error:
+        raise config_error(error) from None
+
+
 def settings_path(
     overrides: dict[str, str], config_dir: Path = CONFIG_DIR, cdk_json: Path = CDK_JSON
 ) -> Path:

@@ -23,10 +23,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from scripts.ops.aws import BotoClient, aws_error, error_code
+from scripts.ops.aws import BotoClient, aws_error
+from scripts.ops.deployed import CLUSTER, describe_stack, outputs_of
 from scripts.ops.errors import ScriptError, one_line
 
-CLUSTER, TARGET_GROUP, BUNDLE, MODE = "ClusterName", "WebTargetGroupArn", "AgentBundle", "HBaseMode"
+TARGET_GROUP, BUNDLE, MODE = "WebTargetGroupArn", "AgentBundle", "HBaseMode"
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services, DescribeTasks 100 tasks
 # A target in these states takes no traffic for a reason worth a look; initial/draining are transitions.
 BAD_TARGET_STATES = frozenset({"unhealthy", "unused", "unavailable"})
@@ -43,20 +44,6 @@ def aws_call(what: str, call: Any, **kwargs: Any) -> Any:
         return call(**kwargs)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         raise ScriptError(f"cannot {what}: {aws_error(error)}") from None
-
-
-def describe_stack(cfn: BotoClient, name: str) -> Mapping[str, Any]:
-    try:
-        return cfn.describe_stacks(StackName=name)["Stacks"][0]
-    except botocore.exceptions.ClientError as error:
-        if error_code(error) == "ValidationError" and "does not exist" in aws_error(error):
-            raise ScriptError(
-                f"stack {name} does not exist in this account/region: deploy it with `make deploy` "
-                "(same AWS_PROFILE/AWS_REGION and -c settings)"
-            ) from None
-        raise ScriptError(f"cannot read stack {name}: {aws_error(error)}") from None
-    except botocore.exceptions.BotoCoreError as error:
-        raise ScriptError(f"cannot read stack {name}: {aws_error(error)}") from None
 
 
 def stack_problems(status: str) -> list[str]:
@@ -190,7 +177,7 @@ def gather(clients: Mapping[str, BotoClient], *, stack_name: str, name_prefix: s
     """The whole status (``clients``: cloudformation, ecs, elbv2, cloudwatch)."""
     report = Report()
     stack = describe_stack(clients["cloudformation"], stack_name)
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+    outputs = outputs_of(stack)
     status = str(stack.get("StackStatus"))
     report.lines.append(
         f"stack {stack_name}: {status} ({where}); topology: {outputs.get(MODE) or 'embedded'}"

@@ -122,6 +122,20 @@ PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     ),
 }
 
+# List settings: each item must match (what it is, its pattern, what is allowed), and appear once.
+LIST_PATTERN_RULES: dict[str, tuple[str, re.Pattern[str], str]] = {
+    **dict.fromkeys(
+        ("collector_allowed_security_group_ids", "web_allowed_security_group_ids"),
+        ("a security group id", SECURITY_GROUP_ID, "sg- followed by 8 or 17 hex digits"),
+    ),
+    "hbase_zookeeper_quorum": (
+        "host:port",
+        ZOOKEEPER_SERVER,
+        "ZooKeeper servers such as zk1.example.internal:2181",
+    ),
+    "private_subnet_ids": ("a subnet id", SUBNET_ID, "subnet- followed by 8 or 17 hex digits"),
+}
+
 # Settings limited to a fixed set of values (Fargate CPU sizes, CloudWatch retention periods).
 ALLOWED_VALUES: dict[str, tuple[int, ...]] = {
     "cpu": tuple(FARGATE_CPU_MEMORY),

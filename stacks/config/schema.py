@@ -19,13 +19,11 @@ from stacks.config.rules import (
     BUILD_ARG_NAME,
     FARGATE_CPU_MEMORY,
     HTTP_HEADER_NAME,
+    LIST_PATTERN_RULES,
     PATTERN_RULES,
     PUBLIC_SUBNET_MASK,
     RESERVED_CONTAINER_PORTS,
-    SECURITY_GROUP_ID,
-    SUBNET_ID,
     URL_PATH,
-    ZOOKEEPER_SERVER,
     Float,
     Int,
     OptionalStr,
@@ -384,38 +382,15 @@ class PlatformConfig(BaseModel):
     def _cidrs(cls, values: list[str]) -> list[str]:
         return [parse_cidr(value) for value in values]
 
-    @field_validator("collector_allowed_security_group_ids", "web_allowed_security_group_ids")
+    @field_validator(*LIST_PATTERN_RULES)
     @classmethod
-    def _security_groups(cls, values: list[str]) -> list[str]:
+    def _items_match_pattern(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        what, pattern, allowed = LIST_PATTERN_RULES[info.field_name]
         for value in values:
-            if not SECURITY_GROUP_ID.fullmatch(value):
-                raise ValueError(
-                    f"{value!r} is not a security group id; allowed: sg- followed by 8 or 17 hex digits"
-                )
-        return values
-
-    @field_validator("hbase_zookeeper_quorum")
-    @classmethod
-    def _zookeeper_quorum(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not ZOOKEEPER_SERVER.fullmatch(value):
-                raise ValueError(
-                    f"{value!r} is not host:port; allowed: ZooKeeper servers such as zk1.example.internal:2181"
-                )
+            if not pattern.fullmatch(value):
+                raise ValueError(f"{value!r} is not {what}; allowed: {allowed}")
         if len(set(values)) != len(values):
-            raise ValueError("allowed: each server once")
-        return values
-
-    @field_validator("private_subnet_ids")
-    @classmethod
-    def _subnets(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not SUBNET_ID.fullmatch(value):
-                raise ValueError(
-                    f"{value!r} is not a subnet id; allowed: subnet- followed by 8 or 17 hex digits"
-                )
-        if len(set(values)) != len(values):
-            raise ValueError("allowed: each subnet once")
+            raise ValueError("allowed: each item once")
         return values
 
     @field_validator(*ALLOWED_VALUES)

@@ -8,12 +8,12 @@ document STS returns for an unknown access key (query protocol, XML, as botocore
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from tests.integration.conftest import free_port
+from tests.loopback import QuietRequestLog, loopback_server
 
 STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 INVALID_TOKEN_MESSAGE = "The security token included in the request is invalid."
@@ -31,7 +31,7 @@ def rejecting_sts(code: str = "InvalidClientTokenId", message: str = INVALID_TOK
     """An STS endpoint on 127.0.0.1 that rejects every request; yields its URL."""
     body = sts_error_document(code, message)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietRequestLog, BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(403)
@@ -40,18 +40,8 @@ def rejecting_sts(code: str = "InvalidClientTokenId", message: str = INVALID_TOK
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(Handler, name="rejecting-sts") as url:
+        yield url
 
 
 def closed_port() -> int:

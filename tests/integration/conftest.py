@@ -76,24 +76,6 @@ def run_repo_script(
     )
 
 
-def isolated_aws_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """This process's environment for a script run, minus AWS and CI settings of the machine.
-
-    No ``AWS_*`` variable, no ``~/.aws`` (config files point into ``tmp_path``), never the
-    instance metadata address, no proxy between the script and 127.0.0.1; ``extra`` on top.
-    """
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GITHUB_"))}
-    env.update(
-        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    env.update(extra)
-    return env
-
-
 def moto_credentials(endpoint: str) -> dict[str, str]:
     """Environment variables that send every AWS client of a script to the moto server."""
     return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

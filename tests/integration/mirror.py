@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import functools
 import http.server
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.loopback import QuietRequestLog, loopback_server
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files without logging every request to stderr (pytest output stays readable)."""
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+class _QuietHandler(QuietRequestLog, http.server.SimpleHTTPRequestHandler):
+    """Serves files without logging every request to stderr."""
 
 
 @contextmanager
@@ -32,12 +30,5 @@ def serve_directory(root: Path) -> Iterator[str]:
     if not root.is_dir():
         raise NotADirectoryError(root)
     handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name=f"mirror:{root}", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(handler, name=f"mirror:{root}") as url:
+        yield url

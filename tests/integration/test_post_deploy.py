@@ -22,7 +22,8 @@ import boto3
 import pytest
 
 from scripts.ops.deployed import OUTPUT_NAMES
-from tests.integration.conftest import REPO_ROOT, isolated_aws_env, moto_credentials, run_repo_script
+from tests.integration.conftest import REPO_ROOT, moto_credentials, run_repo_script
+from tests.script_env import isolated_aws_env
 
 REGION = "eu-west-3"
 WEB_URL = "http://internal-pinpoint-alb-1234.eu-west-3.elb.amazonaws.com"

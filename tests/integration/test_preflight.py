@@ -21,7 +21,7 @@ import pytest
 from scripts.ops.bootstrap import BOOTSTRAP_VERSION_PARAMETER, CDK_CLI, MIN_BOOTSTRAP_VERSION
 from scripts.ops.settings import context_overrides
 from tests.integration.aws_stubs import INVALID_TOKEN_MESSAGE, closed_port, rejecting_sts
-from tests.integration.conftest import isolated_aws_env, moto_credentials, run_repo_script, skip_or_fail
+from tests.integration.conftest import moto_credentials, run_repo_script, skip_or_fail
 from tests.integration.mirror import serve_directory
 from tests.integration.release_mirror import (
     AGENT,
@@ -32,6 +32,7 @@ from tests.integration.release_mirror import (
     lay_out,
     write_dockerfile,
 )
+from tests.script_env import isolated_aws_env
 
 ACCOUNT = "123456789012"  # moto's
 PREFIX = "preflight: error: "

@@ -31,8 +31,9 @@ import pytest
 from scripts.ops.ecr import ensure_ecr_repository
 from scripts.ops.push import PUSH_RETRY
 from stacks.config import load_config
-from tests.integration.conftest import REPO_ROOT, isolated_aws_env, moto_credentials, skip_or_fail
+from tests.integration.conftest import REPO_ROOT, moto_credentials, skip_or_fail
 from tests.integration.registry import FaultProxy, FaultRule, LocalRegistry, run_registry
+from tests.script_env import isolated_aws_env
 
 SCRIPT = REPO_ROOT / "scripts" / "push_image.py"
 REGION = "us-east-1"

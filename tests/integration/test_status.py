@@ -29,8 +29,9 @@ import pytest
 
 from scripts.ops.status import service_problems, target_line_and_problems
 from tests.integration.aws_stubs import rejecting_sts
-from tests.integration.conftest import isolated_aws_env, moto_credentials, run_repo_script
+from tests.integration.conftest import moto_credentials, run_repo_script
 from tests.integration.test_post_deploy import REGION, client, create_stack
+from tests.script_env import isolated_aws_env
 
 BUNDLE = "3.1.0-5f1c0a2b"
 

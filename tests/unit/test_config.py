@@ -192,6 +192,24 @@ def test_cdk_json_holds_only_feature_flags_so_defaults_come_from_the_schema(tmp_
             "Invalid setting hbase_efs_file_system_id='vol-1': allowed: an EFS file system id",
         ),
         ({"hbase_split_regions": 1}, "Invalid setting hbase_split_regions=1: allowed: 2 to 256"),
+        # Every list of ids or servers: each item once (a repeated one would be a duplicate rule).
+        (
+            {"collector_allowed_security_group_ids": "sg-0123456789abcdef0,sg-0123456789abcdef0"},
+            "Invalid setting collector_allowed_security_group_ids='sg-0123456789abcdef0,sg-0123456789abcdef0': "
+            "allowed: each item once",
+        ),
+        (
+            {"web_allowed_security_group_ids": ["sg-01234567", "sg-01234567"]},
+            "Invalid setting web_allowed_security_group_ids=['sg-01234567', 'sg-01234567']: allowed: each item once",
+        ),
+        (
+            {"hbase_mode": "external", "hbase_zookeeper_quorum": "zk1:2181,zk1:2181"},
+            "Invalid setting hbase_zookeeper_quorum='zk1:2181,zk1:2181': allowed: each item once",
+        ),
+        (
+            {"private_subnet_ids": "subnet-01234567,subnet-01234567"},
+            "Invalid setting private_subnet_ids='subnet-01234567,subnet-01234567': allowed: each item once",
+        ),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_key_value_and_allowed(settings: dict, expected: str) -> None:

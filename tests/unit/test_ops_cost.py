@@ -10,15 +10,13 @@ Also here: the topology line the deploy preflight prints before the cost (``make
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,8 @@ from scripts.ops.preflight import topology
 from scripts.ops.prices import PER_INSTANCE, TABLE_FILE, TablePrices
 from scripts.ops.prices.api import QUERIES
 from stacks.config import load_config
+from tests.loopback import QuietRequestLog, loopback_server
+from tests.script_env import isolated_aws_env
 
 # hbase_mode=emr needs the in-transit encryption certificates (or an explicit opt-out).
 EMR_CERTIFICATES = "s3://example-pinpoint-certs/emr/pinpoint-certs.zip"
@@ -78,17 +78,8 @@ def table_with(tmp_path: Path, region: str, key: str) -> Path:
 
 
 def offline_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """No AWS settings, credentials or metadata service of this machine: `make cost` offline."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "CDK_", "GITHUB_"))}
-    env.update(
-        AWS_CONFIG_FILE=str(tmp_path / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true",
-        NO_PROXY="127.0.0.1,localhost",
-        no_proxy="127.0.0.1,localhost",
-    )
-    env.update(extra)
-    return env
+    """No AWS or CDK settings, credentials or metadata service of this machine: `make cost` offline."""
+    return isolated_aws_env(tmp_path, drop=("CDK_",), **extra)
 
 
 def run_cost(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -518,7 +509,7 @@ def price_list_api(*, deny: bool = False, page_size: int = 2) -> Iterator[tuple[
     AccessDeniedException document for every call. Yields its URL and the requests it saw."""
     seen: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietRequestLog, BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             seen.append({"target": self.headers.get("X-Amz-Target"), **request})
@@ -543,18 +534,8 @@ def price_list_api(*, deny: bool = False, page_size: int = 2) -> Iterator[tuple[
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(Handler, name="price-list-api") as url:
+        yield url, seen
 
 
 def api_env(tmp_path: Path, endpoint: str) -> dict[str, str]:
