@@ -9,9 +9,6 @@ ARG PINPOINT_VERSION; a unit test fails when they differ.
 
 PINPOINT_VERSION = "3.1.0"
 
-# Old name, still imported by scripts and tests; callers move to config.pinpoint_version.
-AGENT_VERSION = PINPOINT_VERSION
-
 
 def agent_tarball(version: str = PINPOINT_VERSION) -> str:
     return f"pinpoint-agent-{version}.tar.gz"
