@@ -194,7 +194,7 @@ def test_restart_on_existing_data_waits_for_initialization_and_creates_nothing(
     assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist" in second.output()
     # Every table exists, so `list` alone would let collector and web start at once; they must
     # wait until the master can serve them.
-    master = second.first("hbase-master", "start").at
+    master = second.first("hbase-master", "clock-started").at
     assert second.first("collector", "start").at - master >= 1.5
 
 
