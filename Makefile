@@ -49,7 +49,7 @@ diff: setup ## Show what a deploy would change (needs AWS credentials)
 	$(PY) scripts/preflight.py diff $(CDK_ARGS)
 	$(CDK) diff $(CDK_ARGS)
 
-destroy: setup ## Delete the stack (EFS and the access-log bucket are retained)
+destroy: setup ## Delete the stack; retained (billed until deleted): EFS file systems, log buckets, EMR data bucket + key, backup vault + key
 	$(PY) scripts/preflight.py destroy $(CDK_ARGS)
 	$(CDK) destroy --force $(CDK_ARGS)
 
@@ -94,7 +94,7 @@ format: setup ## Apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: setup ## Benchmarks (synth time, config validation)
+bench: setup ## Benchmarks (synth time, config validation, image build at real artifact sizes: needs Docker)
 	$(PY) -m pytest benchmarks --benchmark-only $(PYTEST_ARGS)
 
 provision-test-host: ## (root) Install and start what integration tests need: Docker engine, QEMU, registry

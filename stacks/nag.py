@@ -1,6 +1,7 @@
-"""cdk-nag (v3 API): the AwsSolutions pack on the whole app, and every acknowledgement in one place.
+"""cdk-nag (v3 API): the AwsSolutions pack on the whole app, and the one helper acknowledgements go through.
 
-Each acknowledgement names the construct it applies to and says why the finding is accepted.
+Acknowledgements live in the construct that owns the resource (stacks/constructs/*.py); each
+names the construct it applies to and says why the finding is accepted.
 Unacknowledged findings fail ``cdk synth`` (and therefore ``make test``).
 """
 

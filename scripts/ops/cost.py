@@ -305,10 +305,10 @@ def estimate(
     network(out, config)
     storage(out, config)
     observability(out, config, running)
-    bill.assumptions.append(
-        f"{HOURS} h a month; usage-driven lines are estimates; data transfer, NAT data processing and "
-        "requests are not counted; the table bootstrap task runs minutes per deploy"
-    )
+    not_counted = "data transfer, NAT data processing and requests are not counted"
+    if config.hbase_mode != "embedded":  # only these modes run a table bootstrap task
+        not_counted += "; the table bootstrap task runs minutes per deploy"
+    bill.assumptions.append(f"{HOURS} h a month; usage-driven lines are estimates; {not_counted}")
     return bill
 
 

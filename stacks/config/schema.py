@@ -108,13 +108,18 @@ class PlatformConfig(BaseModel):
     # --- Pinpoint task -----------------------------------------------------------------------
     cpu_architecture: Literal["ARM64", "X86_64"] = Field("ARM64", description="Fargate CPU architecture.")
     cpu: Int = Field(
-        4096, description="Task CPU units; a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384)."
+        4096,
+        description="hbase_mode=embedded: the all-in-one task's CPU units; a Fargate size (256, 512, 1024, 2048, 4096, 8192, 16384).",
     )
     memory_mib: Int = Field(
-        16384, description="Task memory (MiB); must be a Fargate size for the chosen cpu."
+        16384,
+        description="hbase_mode=embedded: the all-in-one task's memory (MiB); a Fargate size for the chosen cpu.",
     )
     ephemeral_storage_gib: Int = Field(
-        200, ge=21, le=200, description="Task ephemeral storage (GiB, 21-200); holds HBase data."
+        200,
+        ge=21,
+        le=200,
+        description="hbase_mode=embedded: the all-in-one task's ephemeral storage (GiB, 21-200); holds HBase data.",
     )
     stop_timeout_seconds: Int = Field(
         120, ge=30, le=120, description="Grace between SIGTERM and SIGKILL (30-120 s; HBase flushes in it)."
@@ -299,7 +304,8 @@ class PlatformConfig(BaseModel):
     emr_tls_certificates_s3_uri: OptionalStr = Field(
         None,
         description="hbase_mode=emr with in-transit encryption: s3://bucket/key.zip holding privateKey.pem, "
-        "certificateChain.pem (a certificate for *.<region>.compute.internal) and optionally "
+        "certificateChain.pem (a certificate for the nodes' private DNS names: *.<region>.compute.internal, "
+        "*.ec2.internal in us-east-1) and optionally "
         "trustedCertificates.pem; EMR creates no certificates itself.",
     )
     collector_min_count: Int = Field(
@@ -349,7 +355,8 @@ class PlatformConfig(BaseModel):
         80,
         ge=1,
         le=100,
-        description="Alarm when the task's ephemeral storage (HBase data) is fuller than this (%).",
+        description="hbase_mode=embedded: alarm when the all-in-one task's ephemeral storage (HBase data) is fuller "
+        "than this (%).",
     )
     backup_retention_days: Int = Field(
         35,

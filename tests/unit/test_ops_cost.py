@@ -212,6 +212,12 @@ def test_collectors_at_their_maximum_are_shown_but_not_counted() -> None:
     assert not any(line.startswith("  EC2 ") or "EMR" in line for line in rendered)  # external: no EMR lines
 
 
+def test_the_bootstrap_task_is_an_assumption_only_where_one_runs() -> None:
+    external = {"hbase_mode": "external", "hbase_zookeeper_quorum": "zk:2181"}
+    assert any("table bootstrap task" in a for a in bill(external).assumptions)
+    assert not any("table bootstrap" in a for a in bill({}).assumptions)  # embedded: none
+
+
 def test_a_size_change_changes_its_two_lines_only() -> None:
     before, _ = bill_lines({})
     after, total = bill_lines({"cpu": "2048", "memory_mib": "8192"})
