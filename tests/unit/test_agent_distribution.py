@@ -21,19 +21,14 @@ from stacks.constructs.agent_distribution import (
 )
 from stacks.versions import PINPOINT_VERSION
 from tests.unit.conftest import CUSTOMIZED, EXISTING_VPC, HTTPS_FROM_ECR, SAMPLE_APP, synth, synthesized
+from tests.unit.template_queries import only_with_id
 from tests.unit.test_agent_distribution_handler import h, resolve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
-    resources = template.find_resources(resource_type)
-    assert len(resources) == 1, f"{len(resources)} {resource_type}"
-    return next(iter(resources.items()))
-
-
 def distribution_properties(template: Template) -> dict[str, Any]:
-    return only(template, "Custom::PinpointAgent")[1]["Properties"]
+    return only_with_id(template, "Custom::PinpointAgent")[1]["Properties"]
 
 
 def test_agent_version_matches_the_collector_image() -> None:

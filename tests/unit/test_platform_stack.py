@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack, Validations
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import BOOT_MARGIN_SECONDS, REPO_ROOT, parse_settings
@@ -18,9 +14,7 @@ from stacks.constructs.pinpoint_service import (
     HEALTH_CHECK_COMMAND,
     container_environment,
 )
-from stacks.nag import enable_nag
 from tests.unit.conftest import (
-    ALL_VARIANTS,
     CERTIFICATE_ARN,
     CHOSEN_SUBNETS,
     CUSTOMIZED,
@@ -28,12 +22,18 @@ from tests.unit.conftest import (
     EXISTING_VPC,
     EXTERNAL,
     HTTPS_FROM_ECR,
-    RETAINED_HBASE_FILE_SYSTEM_ID,
     SAMPLE_APP,
     SUBNETS,
-    VPC_ID,
     synth,
-    synthesized,
+)
+from tests.unit.template_queries import (
+    as_list,
+    azs,
+    container,
+    ingress_of,
+    logical_id,
+    only,
+    security_groups,
 )
 
 # Every named override set, for requirements that hold in every variant.
@@ -45,30 +45,6 @@ VARIANTS = {
     "existing-vpc": EXISTING_VPC,
     "chosen-subnets": CHOSEN_SUBNETS,
 }
-
-
-def only(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-    found = template.find_resources(resource_type, {"Properties": props} if props else None)
-    assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
-    return next(iter(found.values()))
-
-
-def logical_id(template: Template, resource_type: str, props: dict[str, Any]) -> str:
-    found = template.find_resources(resource_type, {"Properties": props})
-    assert len(found) == 1, f"expected one {resource_type} matching {props}, found {len(found)}"
-    return next(iter(found))
-
-
-def pinpoint_task(template: Template) -> dict[str, Any]:
-    (task,) = [
-        t for n, t in template.find_resources("AWS::ECS::TaskDefinition").items() if n.startswith("Pinpoint")
-    ]
-    return task
-
-
-def container(template: Template) -> dict[str, Any]:
-    (definition,) = pinpoint_task(template)["Properties"]["ContainerDefinitions"]
-    return definition
 
 
 # --- network -------------------------------------------------------------------------------------
@@ -102,17 +78,6 @@ def test_existing_vpc_is_looked_up_not_created() -> None:
     template.resource_count_is("AWS::ECS::Service", 1)
 
 
-def _azs(subnet_ids: list[str]) -> list[str]:
-    zone_of = {
-        SUBNETS["private-a1"]: "a",
-        SUBNETS["private-a2"]: "a",
-        SUBNETS["private-b"]: "b",
-        SUBNETS["isolated-a"]: "a",
-        SUBNETS["isolated-c"]: "c",
-    }
-    return sorted(zone_of[subnet] for subnet in subnet_ids)
-
-
 def _placements(template: Template) -> dict[str, list[list[str]]]:
     """Subnet lists by what uses them: tasks, the Lambda, load balancers, EFS mount targets."""
     resources = template.to_json()["Resources"].values()
@@ -139,9 +104,9 @@ def test_imported_vpc_with_two_private_subnets_in_one_az_gets_one_mount_target_a
     assert placements["services"] == [all_private]  # tasks may use every private subnet
     assert placements["lambda"] == [all_private]
     # The ALB and the collector NLB.
-    assert [_azs(subnets) for subnets in placements["load_balancers"]] == [["a", "b"], ["a", "b"]]
+    assert [azs(subnets) for subnets in placements["load_balancers"]] == [["a", "b"], ["a", "b"]]
     # The agent file system and the retained HBase one: one mount target per AZ each.
-    assert sorted(_azs(subnets) for subnets in placements["file_systems"]) == [["a", "b"], ["a", "b"]]
+    assert sorted(azs(subnets) for subnets in placements["file_systems"]) == [["a", "b"], ["a", "b"]]
 
 
 def test_chosen_subnets_are_used_everywhere_and_nothing_else() -> None:
@@ -273,7 +238,7 @@ def test_web_admin_password_is_a_generated_secret_read_only_by_the_execution_rol
         s
         for p in template.find_resources("AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
-        if any(a.startswith("secretsmanager:") for a in _as_list(s["Action"]))
+        if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))
     ]
     assert statements == [
         {
@@ -306,20 +271,20 @@ def test_environment_names_are_the_ones_the_image_reads(overrides: dict[str, obj
     roles = re.search(r'^readonly ROLES="([^"]+)"', code, re.M)
     assert roles, "the supervisor no longer declares its roles"
     containers = [
-        container
+        definition
         for task in synth(**overrides).find_resources("AWS::ECS::TaskDefinition").values()
-        for container in task["Properties"]["ContainerDefinitions"]
-        if container["Name"] == "pinpoint"
+        for definition in task["Properties"]["ContainerDefinitions"]
+        if definition["Name"] == "pinpoint"
     ]
     assert containers
-    for container in containers:
-        variables = {item["Name"]: item.get("Value") for item in container.get("Environment", [])}
-        variables |= {item["Name"]: None for item in container.get("Secrets", [])}
+    for definition in containers:
+        variables = {item["Name"]: item.get("Value") for item in definition.get("Environment", [])}
+        variables |= {item["Name"]: None for item in definition.get("Secrets", [])}
         for name in variables:
             assert f"${{{name}" in code, f"the image never reads {name}"
         assert variables.get("PINPOINT_ROLE", "all-in-one") in roles.group(1).split()
     assert ADMIN_PASSWORD_VARIABLE in {
-        item["Name"] for container in containers for item in container.get("Secrets", [])
+        item["Name"] for definition in containers for item in definition.get("Secrets", [])
     }
     assert (image / HEALTH_CHECK_COMMAND.removeprefix("/usr/local/")).exists()
 
@@ -339,7 +304,7 @@ def test_execution_role_may_create_its_log_group_and_nothing_wider(template: Tem
         "AWS::IAM::Policy", {"Properties": {"PolicyName": Match.string_like_regexp("ExecutionRole")}}
     )
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
-    create = [s for s in statements if "logs:CreateLogGroup" in _as_list(s["Action"])]
+    create = [s for s in statements if "logs:CreateLogGroup" in as_list(s["Action"])]
     assert create, "the execution role must be able to create its log group (the seed's gotcha)"
     resources = [
         r for s in create for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
@@ -350,10 +315,6 @@ def test_execution_role_may_create_its_log_group_and_nothing_wider(template: Tem
     assert granted <= log_groups
     assert {g for g in granted if g.startswith("Pinpoint")} == granted
     assert len(granted) == 2
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
 
 
 # --- service ---------------------------------------------------------------------------------------
@@ -445,36 +406,16 @@ def test_https_listener_with_certificate_redirects_http() -> None:
         "AWS::ElasticLoadBalancingV2::Listener",
         {"Port": 80, "DefaultActions": [Match.object_like({"Type": "redirect"})]},
     )
-    ingress = _ingress_of(template, "Pinpoint web ALB")
+    ingress = ingress_of(template, "Pinpoint web ALB")
     assert {(r.get("CidrIp"), r["FromPort"]) for r in ingress} == {("10.9.0.0/16", 80), ("10.9.0.0/16", 443)}
 
 
 # --- security groups ---------------------------------------------------------------------------------
 
 
-def _security_groups(template: Template) -> dict[str, dict[str, Any]]:
-    return template.find_resources("AWS::EC2::SecurityGroup")
-
-
-def _ingress_of(template: Template, description_prefix: str) -> list[dict[str, Any]]:
-    groups = _security_groups(template)
-    (group_id,) = [
-        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith(description_prefix)
-    ]
-    inline = groups[group_id]["Properties"].get("SecurityGroupIngress", [])
-    separate = [
-        r["Properties"]
-        for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group_id, "GroupId"]}
-    ]
-    return inline + separate
-
-
 def test_nothing_is_open_to_the_internet(template: Template) -> None:
     rules = [
-        r
-        for g in _security_groups(template).values()
-        for r in g["Properties"].get("SecurityGroupIngress", [])
+        r for g in security_groups(template).values() for r in g["Properties"].get("SecurityGroupIngress", [])
     ]
     rules += [r["Properties"] for r in template.find_resources("AWS::EC2::SecurityGroupIngress").values()]
     assert rules, "expected some ingress rules"
@@ -482,224 +423,21 @@ def test_nothing_is_open_to_the_internet(template: Template) -> None:
 
 
 def test_alb_is_reachable_only_from_the_vpc_by_default(template: Template) -> None:
-    ingress = _ingress_of(template, "Pinpoint web ALB")
+    ingress = ingress_of(template, "Pinpoint web ALB")
     assert [(r.get("CidrIp"), r["FromPort"], r["ToPort"]) for r in ingress] == [("10.40.0.0/16", 80, 80)]
 
 
 def test_pinpoint_task_takes_web_only_from_alb_and_grpc_only_from_applications(template: Template) -> None:
-    groups = _security_groups(template)
+    groups = security_groups(template)
     alb = next(
         k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Pinpoint web ALB")
     )
     apps = next(
         k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Attach to services")
     )
-    ingress = _ingress_of(template, "Pinpoint all-in-one task")
+    ingress = ingress_of(template, "Pinpoint all-in-one task")
     sources = {(r["SourceSecurityGroupId"]["Fn::GetAtt"][0], r["FromPort"], r["ToPort"]) for r in ingress}
     assert sources == {(alb, 8080, 8080), (apps, 9991, 9991), (apps, 9992, 9992), (apps, 9993, 9993)}
-
-
-# --- collector NLB (agents outside Service Connect) ----------------------------------------------
-
-
-def test_no_collector_nlb_without_outside_sources(template: Template) -> None:
-    assert not template.find_resources(
-        "AWS::ElasticLoadBalancingV2::LoadBalancer", {"Properties": {"Type": "network"}}
-    )
-    assert "CollectorNlbDnsName" not in template.find_outputs("*")
-
-
-def test_outside_sources_get_an_internal_nlb_on_the_collector_ports() -> None:
-    template = synth(**CUSTOMIZED)
-    nlb_id = logical_id(template, "AWS::ElasticLoadBalancingV2::LoadBalancer", {"Type": "network"})
-    nlb = template.to_json()["Resources"][nlb_id]["Properties"]
-    assert nlb["Scheme"] == "internal"
-    alb = only(template, "AWS::ElasticLoadBalancingV2::LoadBalancer", {"Type": "application"})
-    assert nlb["Subnets"] == alb["Properties"]["Subnets"]  # the private subnets, one per AZ
-    assert {"Key": "load_balancing.cross_zone.enabled", "Value": "true"} in nlb["LoadBalancerAttributes"]
-    listeners = [
-        r["Properties"]
-        for r in template.find_resources("AWS::ElasticLoadBalancingV2::Listener").values()
-        if r["Properties"]["LoadBalancerArn"] == {"Ref": nlb_id}
-    ]
-    assert sorted((lst["Port"], lst["Protocol"]) for lst in listeners) == [
-        (19991, "TCP"),
-        (19992, "TCP"),
-        (19993, "TCP"),
-    ]
-    # Each listener forwards to an IP target group on the same container port of the task.
-    groups = template.to_json()["Resources"]
-    service = only(template, "AWS::ECS::Service", {"ServiceName": "pinpoint-all-in-one"})
-    registered = {
-        (lb["ContainerPort"], lb["TargetGroupArn"]["Ref"]) for lb in service["Properties"]["LoadBalancers"]
-    }
-    for listener in listeners:
-        (action,) = listener["DefaultActions"]
-        group_id = action["TargetGroupArn"]["Ref"]
-        group = groups[group_id]["Properties"]
-        assert (group["TargetType"], group["Protocol"], group["Port"]) == ("ip", "TCP", listener["Port"])
-        assert (listener["Port"], group_id) in registered
-    template.has_output("CollectorNlbDnsName", {"Value": {"Fn::GetAtt": [nlb_id, "DNSName"]}})
-
-
-def test_nlb_admits_only_the_configured_sources_and_the_task_admits_the_nlb() -> None:
-    template = synth(**CUSTOMIZED)
-    ingress = _ingress_of(template, "Pinpoint collector NLB")
-    assert sorted(
-        (r.get("CidrIp") or r["SourceSecurityGroupId"], r["FromPort"], r["ToPort"]) for r in ingress
-    ) == [
-        ("10.50.0.0/16", 19991, 19991),
-        ("10.50.0.0/16", 19992, 19992),
-        ("10.50.0.0/16", 19993, 19993),
-        ("sg-0123456789abcdef0", 19991, 19991),
-        ("sg-0123456789abcdef0", 19992, 19992),
-        ("sg-0123456789abcdef0", 19993, 19993),
-    ]
-    nlb_group = next(
-        k
-        for k, v in _security_groups(template).items()
-        if v["Properties"]["GroupDescription"].startswith("Pinpoint collector NLB")
-    )
-    task_ingress = _ingress_of(template, "Pinpoint all-in-one task")
-    # The configured sources reach the task only through the NLB, which reaches the three ports.
-    assert not [r for r in task_ingress if r.get("CidrIp") or isinstance(r["SourceSecurityGroupId"], str)]
-    assert {
-        r["FromPort"]
-        for r in task_ingress
-        if r["SourceSecurityGroupId"] == {"Fn::GetAtt": [nlb_group, "GroupId"]}
-    } == {19991, 19992, 19993}
-
-
-# --- agent file system -----------------------------------------------------------------------------
-
-
-def test_agent_file_system_is_encrypted_retained_with_an_access_point(template: Template) -> None:
-    file_system = only(template, "AWS::EFS::FileSystem")
-    assert file_system["Properties"]["Encrypted"] is True
-    assert file_system["DeletionPolicy"] == "Retain"
-    assert file_system["UpdateReplacePolicy"] == "Retain"
-    template.has_resource_properties(
-        "AWS::EFS::AccessPoint",
-        {
-            "RootDirectory": {
-                "Path": "/pinpoint-agent",
-                "CreationInfo": Match.object_like({"Permissions": "755"}),
-            },
-            "PosixUser": {"Uid": "1000", "Gid": "1000"},
-        },
-    )
-
-
-def test_nfs_is_open_only_to_the_services_that_mount(template: Template) -> None:
-    groups = _security_groups(template)
-    apps = next(
-        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Attach to services")
-    )
-    ingress = _ingress_of(template, "Pinpoint agent EFS")
-    assert ingress
-    assert all(r["FromPort"] == r["ToPort"] == 2049 for r in ingress)
-    assert all("CidrIp" not in r for r in ingress)
-    assert apps in {r["SourceSecurityGroupId"]["Fn::GetAtt"][0] for r in ingress}
-
-
-def test_read_only_mount_policy_is_scoped_to_the_access_point(template: Template) -> None:
-    policy = only(template, "AWS::IAM::ManagedPolicy")
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
-    assert statement["Action"] == "elasticfilesystem:ClientMount"
-    assert "elasticfilesystem:AccessPointArn" in statement["Condition"]["StringEquals"]
-
-
-WRITE_ACTIONS = {"elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"}
-
-
-def _file_system_id(template: Template, prefix: str) -> str:
-    (name,) = [n for n in template.find_resources("AWS::EFS::FileSystem") if n.startswith(prefix)]
-    return name
-
-
-def _identity_grants(template: Template, file_system: str) -> dict[str, set[str]]:
-    """EFS client actions granted on ``file_system`` by identity policies, by role (prefix)."""
-    grants: dict[str, set[str]] = {}
-    resources = template.to_json()["Resources"]
-    for policy in resources.values():
-        if policy["Type"] not in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-            continue
-        statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        roles = [r["Ref"] for r in policy["Properties"].get("Roles", [])]
-        if policy["Type"] == "AWS::IAM::ManagedPolicy":
-            roles = [
-                name
-                for name, role in resources.items()
-                if role["Type"] == "AWS::IAM::Role"
-                and policy_ref(resources, policy) in role["Properties"].get("ManagedPolicyArns", [])
-            ] or ["<unattached managed policy>"]
-        for statement in statements:
-            resource = json.dumps(statement["Resource"])
-            condition = json.dumps(statement.get("Condition", {}))
-            # On this file system, or on any one ("*") unless pinned to another's access point.
-            on_any = resource == '"*"' and (
-                "elasticfilesystem:AccessPointArn" not in condition
-                or access_point(template, file_system) in condition
-            )
-            if statement["Effect"] != "Allow" or (file_system not in resource and not on_any):
-                continue
-            if not any(a.startswith("elasticfilesystem:Client") for a in _as_list(statement["Action"])):
-                continue
-            for role in roles:
-                grants.setdefault(role, set()).update(_as_list(statement["Action"]))
-    return grants
-
-
-def access_point(template: Template, file_system: str) -> str:
-    """The logical id of the access point on ``file_system`` (a logical id or a literal fs- id)."""
-    (name,) = [
-        n
-        for n, r in template.find_resources("AWS::EFS::AccessPoint").items()
-        if file_system in json.dumps(r["Properties"]["FileSystemId"])
-    ] or [f"<no access point on {file_system}>"]
-    return name
-
-
-def policy_ref(resources: dict[str, Any], policy: dict[str, Any]) -> dict[str, str]:
-    (name,) = [n for n, r in resources.items() if r is policy]
-    return {"Ref": name}
-
-
-def _file_system_policy(template: Template, file_system: str) -> list[dict[str, Any]]:
-    properties = template.to_json()["Resources"][file_system]["Properties"]
-    return properties["FileSystemPolicy"]["Statement"]
-
-
-@pytest.mark.parametrize("name", ["default", "sample-app", "existing-vpc"])
-def test_agent_file_system_is_writable_only_by_the_distributor(name: str) -> None:
-    """No Allow AWS:* ClientWrite (CDK appends one under denyAnonymousAccess); writes by the
-    distributor's identity policy only, and a Deny for every other principal."""
-    template = synth(**VARIANTS[name])
-    file_system = _file_system_id(template, "AgentVolume")
-    statements = _file_system_policy(template, file_system)
-    assert [s for s in statements if s["Effect"] == "Allow"] == []
-    (only_writer,) = [s for s in statements if s.get("Sid") == "OnlyTheWriter"]
-    assert only_writer["Effect"] == "Deny"
-    assert only_writer["Principal"] == {"AWS": "*"}
-    assert set(_as_list(only_writer["Action"])) == WRITE_ACTIONS
-    (role,) = [n for n in template.find_resources("AWS::IAM::Role") if n.startswith("AgentDistributionRole")]
-    assert only_writer["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}}
-    writers = {r for r, actions in _identity_grants(template, file_system).items() if actions & WRITE_ACTIONS}
-    assert writers == {role}
-    # Apps (the mount policy, the sample app's task role) may only mount.
-    readers = {r: a for r, a in _identity_grants(template, file_system).items() if r != role}
-    assert readers
-    assert all(actions == {"elasticfilesystem:ClientMount"} for actions in readers.values())
-
-
-@pytest.mark.parametrize("name", ["default", "customized"])
-def test_file_systems_deny_clients_without_tls(name: str) -> None:
-    template = synth(**VARIANTS[name])
-    for file_system in template.find_resources("AWS::EFS::FileSystem"):
-        (tls,) = [s for s in _file_system_policy(template, file_system) if s.get("Sid") == "TlsOnly"]
-        assert tls["Effect"] == "Deny"
-        assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        assert "elasticfilesystem:ClientMount" in tls["Action"]
 
 
 # --- outputs, images -------------------------------------------------------------------------------
@@ -741,166 +479,3 @@ def test_image_from_ecr_tag_when_configured() -> None:
 
 def test_image_is_a_local_asset_by_default(template: Template) -> None:
     assert "container-assets" in str(container(template)["Image"])
-
-
-# --- cdk-nag -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ALL_VARIANTS)
-def test_cdk_nag_ran_on_the_variant_and_found_nothing_unacknowledged(name: str) -> None:
-    """Synthesis already failed on any unacknowledged finding; this proves cdk-nag was wired
-    into the synth (create_app) and ran on the whole variant."""
-    reports = {
-        r["pluginName"]: r for r in synthesized(**ALL_VARIANTS[name]).validation_report()["pluginReports"]
-    }
-    assert reports["AwsSolutions"]["conclusion"] == "success"
-    assert reports["AwsSolutions"]["violations"] == []
-
-
-def test_every_acknowledged_finding_carries_a_specific_reason() -> None:
-    reasons: dict[str, str] = {}
-    for overrides in ALL_VARIANTS.values():
-        for path, entry in synthesized(**overrides).entries(Validations.ACKNOWLEDGED_RULES_METADATA_KEY):
-            reasons.update(
-                {f"{path}:{rule}": r for rule, r in entry["data"].items() if rule.startswith("AwsSolutions")}
-            )
-    assert reasons, "expected acknowledged cdk-nag findings to inspect"
-    for rule, reason in reasons.items():
-        assert len(reason) >= 40, f"{rule}: reason too thin: {reason!r}"
-
-
-def _nagged_app(tmp_path: Path, *, open_to_the_world: bool) -> App:
-    """A one-security-group stack with cdk-nag wired exactly as create_app wires it."""
-    app = App(context=json.loads((REPO_ROOT / "cdk.json").read_text())["context"], outdir=str(tmp_path))
-    stack = Stack(app, "Nagged", env=Environment(account="123456789012", region="eu-west-1"))
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id=VPC_ID,
-        availability_zones=["eu-west-1a"],
-        private_subnet_ids=[SUBNETS["private-a1"]],
-        private_subnet_route_table_ids=["rtb-private-a1"],
-    )
-    group = ec2.SecurityGroup(stack, "Open", vpc=vpc, description="Opened by the test")
-    if open_to_the_world:
-        group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(22))
-    enable_nag(app)
-    return app
-
-
-def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
-    """Proves the nag check can fail: an open security group is caught at synth (on a stack of
-    its own, so the open rule is the only finding; the same stack without it synthesizes)."""
-    _nagged_app(tmp_path / "closed", open_to_the_world=False).synth()
-    with pytest.raises(RuntimeError, match="ValidationFailed"):
-        _nagged_app(tmp_path / "open", open_to_the_world=True).synth()
-    report = json.loads((tmp_path / "open" / "validation-report.json").read_text())
-    findings = {
-        (violation["ruleName"], construct["constructPath"])
-        for plugin in report["pluginReports"]
-        if plugin["conclusion"] == "failure"
-        for violation in plugin["violations"]
-        for construct in violation["violatingConstructs"]
-    }
-    assert findings == {("AwsSolutions-EC23", "Nagged/Open/Resource")}
-
-
-# --- HBase data storage --------------------------------------------------------------------------
-
-
-def test_hbase_data_is_on_ephemeral_storage_by_default(template: Template) -> None:
-    assert "MountPoints" not in container(template) or container(template)["MountPoints"] == []
-    template.resource_count_is("AWS::EFS::FileSystem", 1)  # the agent volume only
-
-
-def test_hbase_file_system_is_mounted_only_by_the_pinpoint_task_role() -> None:
-    template = synth(**CUSTOMIZED)
-    file_system = _file_system_id(template, "PinpointHBaseData")
-    statements = _file_system_policy(template, file_system)
-    assert [s for s in statements if s["Effect"] == "Allow"] == []
-    (only_writer,) = [s for s in statements if s.get("Sid") == "OnlyTheWriter"]
-    task_role = logical_id(template, "AWS::IAM::Role", {"RoleName": "pinpoint-eu-west-1-hbase-task"})
-    assert only_writer["Effect"] == "Deny"
-    assert set(only_writer["Action"]) == WRITE_ACTIONS | {"elasticfilesystem:ClientMount"}
-    assert only_writer["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [task_role, "Arn"]}}
-    }
-    assert _identity_grants(template, file_system) == {
-        task_role: {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}
-    }
-    task = pinpoint_task(template)
-    assert task["Properties"]["TaskRoleArn"] == {"Fn::GetAtt": [task_role, "Arn"]}
-
-
-def test_retained_hbase_file_system_gets_new_mount_targets_and_access_point() -> None:
-    """After destroy the retained file system has no mount targets or access point left (they
-    are separate resources of the old stack): the setting mounts it with new ones, same TLS + IAM."""
-    template = synth(**EXISTING_VPC)
-    assert len(template.find_resources("AWS::EFS::FileSystem")) == 1  # the agent's; HBase's is reused
-    targets = [
-        r["Properties"]
-        for r in template.find_resources("AWS::EFS::MountTarget").values()
-        if r["Properties"]["FileSystemId"] == RETAINED_HBASE_FILE_SYSTEM_ID
-    ]
-    assert _azs([t["SubnetId"] for t in targets]) == ["a", "b"]
-    (group,) = {t["SecurityGroups"][0]["Fn::GetAtt"][0] for t in targets}
-    assert _security_groups(template)[group]["Properties"]["GroupDescription"].startswith(
-        "Pinpoint HBase data EFS"
-    )
-    template.has_resource_properties(
-        "AWS::EFS::AccessPoint",
-        {
-            "FileSystemId": RETAINED_HBASE_FILE_SYSTEM_ID,
-            "RootDirectory": Match.object_like({"Path": "/hbase"}),
-            "PosixUser": {"Uid": "10001", "Gid": "10001"},
-        },
-    )
-    task = pinpoint_task(template)
-    (volume,) = task["Properties"]["Volumes"]
-    assert volume["EFSVolumeConfiguration"]["FilesystemId"] == RETAINED_HBASE_FILE_SYSTEM_ID
-    assert volume["EFSVolumeConfiguration"]["TransitEncryption"] == "ENABLED"
-    assert volume["EFSVolumeConfiguration"]["AuthorizationConfig"]["IAM"] == "ENABLED"
-    arn = f"arn:aws:elasticfilesystem:eu-west-1:123456789012:file-system/{RETAINED_HBASE_FILE_SYSTEM_ID}"
-    assert set(_identity_grants(template, arn)) == {
-        logical_id(template, "AWS::IAM::Role", {"RoleName": "pinpoint-eu-west-1-hbase-task"})
-    }
-    # The task starts once its mount targets are available.
-    service = only(template, "AWS::ECS::Service", {"ServiceName": "pinpoint-all-in-one"})
-    mount_targets = {
-        n
-        for n, r in template.find_resources("AWS::EFS::MountTarget").items()
-        if r["Properties"]["FileSystemId"] == RETAINED_HBASE_FILE_SYSTEM_ID
-    }
-    assert mount_targets <= set(service["DependsOn"])
-
-
-def test_hbase_data_on_efs_is_encrypted_retained_and_mounted_read_write_with_iam() -> None:
-    template = synth(**CUSTOMIZED)
-    file_systems = template.find_resources("AWS::EFS::FileSystem")
-    assert len(file_systems) == 2
-    assert all(
-        fs["Properties"]["Encrypted"] and fs["DeletionPolicy"] == "Retain" for fs in file_systems.values()
-    )
-    template.has_resource_properties(
-        "AWS::EFS::AccessPoint",
-        {
-            "RootDirectory": Match.object_like({"Path": "/hbase"}),
-            "PosixUser": {"Uid": "10001", "Gid": "10001"},
-        },
-    )
-    task = pinpoint_task(template)
-    (volume,) = task["Properties"]["Volumes"]
-    assert volume["EFSVolumeConfiguration"]["TransitEncryption"] == "ENABLED"
-    assert volume["EFSVolumeConfiguration"]["AuthorizationConfig"]["IAM"] == "ENABLED"
-    assert container(template)["MountPoints"] == [
-        {"ContainerPath": "/var/lib/pinpoint/hbase", "ReadOnly": False, "SourceVolume": volume["Name"]}
-    ]
-    # NFS into the HBase file system only from the Pinpoint task.
-    groups = _security_groups(template)
-    pinpoint = next(
-        k for k, v in groups.items() if v["Properties"]["GroupDescription"].startswith("Pinpoint all-in-one")
-    )
-    ingress = _ingress_of(template, "Pinpoint HBase data EFS")
-    assert [(r["SourceSecurityGroupId"]["Fn::GetAtt"][0], r["FromPort"]) for r in ingress] == [
-        (pinpoint, 2049)
-    ]

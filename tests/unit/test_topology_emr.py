@@ -16,6 +16,7 @@ from app import create_app
 from stacks.config import REPO_ROOT, ConfigError, parse_settings
 from stacks.constructs.emr_hbase import hbase_root_dir
 from tests.unit.conftest import EMR, EMR_CERTIFICATES, EXTERNAL, ISOLATED_CONFIG_DIR, TEST_ENV, synth
+from tests.unit.template_queries import only_with_id
 
 EMR_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
 
@@ -23,12 +24,6 @@ EMR_TAG = {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}
 @pytest.fixture(scope="module")
 def emr() -> Template:
     return synth(**EMR)
-
-
-def only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
-    found = template.find_resources(resource_type)
-    assert len(found) == 1, f"expected one {resource_type}, found {list(found)}"
-    return next(iter(found.items()))
 
 
 def emr_key(template: Template) -> tuple[str, dict[str, Any]]:
@@ -40,7 +35,7 @@ def emr_key(template: Template) -> tuple[str, dict[str, Any]]:
 
 
 def cluster(template: Template) -> dict[str, Any]:
-    return only(template, "AWS::EMR::Cluster")[1]["Properties"]
+    return only_with_id(template, "AWS::EMR::Cluster")[1]["Properties"]
 
 
 def resources(template: Template) -> dict[str, Any]:
@@ -194,7 +189,7 @@ def test_instance_types_counts_and_release_are_settings() -> None:
 
 
 def test_security_configuration_encrypts_at_rest_and_in_transit(emr: Template) -> None:
-    name, configuration = only(emr, "AWS::EMR::SecurityConfiguration")
+    name, configuration = only_with_id(emr, "AWS::EMR::SecurityConfiguration")
     assert cluster(emr)["SecurityConfiguration"] == {"Ref": name}
     key_name, _ = emr_key(emr)
     key = {"Fn::GetAtt": [key_name, "Arn"]}
@@ -359,7 +354,7 @@ def test_node_role_reaches_only_the_data_root_the_log_prefix_the_certificates_an
     assert (
         "ManagedPolicyArns" not in role["Properties"]
     )  # not the deprecated AmazonElasticMapReduceforEC2Role
-    profile_name, _ = only(emr, "AWS::IAM::InstanceProfile")
+    profile_name, _ = only_with_id(emr, "AWS::IAM::InstanceProfile")
     assert cluster(emr)["JobFlowRole"] == {"Ref": profile_name}
 
 
@@ -393,7 +388,7 @@ def test_no_wildcard_actions_in_the_emr_roles(emr: Template) -> None:
 
 
 def test_collectors_find_zookeeper_on_the_primary_nodes_private_name(emr: Template) -> None:
-    cluster_name, _ = only(emr, "AWS::EMR::Cluster")
+    cluster_name, _ = only_with_id(emr, "AWS::EMR::Cluster")
     quorum = {"Fn::Join": ["", [{"Fn::GetAtt": [cluster_name, "MasterPublicDNS"]}, ":2181"]]}
     for name, task in emr.find_resources("AWS::ECS::TaskDefinition").items():
         (container,) = task["Properties"]["ContainerDefinitions"]

@@ -1,5 +1,5 @@
 """Shared plumbing for the stand-in `hbase` and `java` executables used by
-tests/unit/test_pinpoint_entrypoint.py.
+tests/unit/supervisor/.
 
 Stand-ins append one line per event to the file named by STANDIN_EVENTS:
 ``<monotonic seconds> <actor> <event> [detail]``. Appends of short lines with O_APPEND are
