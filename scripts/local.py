@@ -16,10 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.ops.build import parse_build_arg
 from scripts.ops.errors import OneLineArgumentParser, run_script
 from scripts.ops.local import DownRequest, UpRequest, down, up
 from scripts.ops.output import Reporter
-from stacks.config import BUILD_ARG_NAME, CONFIG_DIR
+from stacks.config import CONFIG_DIR
 
 PROG = "local"
 
@@ -28,13 +29,6 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"invalid port {text!r}: expected 1-65535")
     return int(text)
-
-
-def _build_arg(text: str) -> tuple[str, str]:
-    name, separator, value = text.partition("=")
-    if not separator or not BUILD_ARG_NAME.fullmatch(name):
-        raise argparse.ArgumentTypeError(f"invalid build arg {text!r}: expected NAME=VALUE")
-    return name, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--build-arg",
-        type=_build_arg,
+        type=parse_build_arg,
         action="append",
         default=[],
         metavar="NAME=VALUE",
@@ -81,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--app-build-arg",
-        type=_build_arg,
+        type=parse_build_arg,
         action="append",
         default=[],
         metavar="NAME=VALUE",

@@ -19,12 +19,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from scripts.ops.build import parse_build_arg  # noqa: E402
 from scripts.ops.engine import Platform  # noqa: E402
 from scripts.ops.errors import run_script  # noqa: E402
 from scripts.ops.git import git_revision_tag  # noqa: E402
 from scripts.ops.output import Reporter  # noqa: E402
 from scripts.ops.push import MUTABLE_TAG, PushRequest, check_context, load_settings, push  # noqa: E402
-from stacks.config import BUILD_ARG_NAME, validate_image_tag  # noqa: E402
+from stacks.config import validate_image_tag  # noqa: E402
 
 PROG = "push-image"
 DEFAULT_CONTEXT = REPO_ROOT / "images" / "pinpoint"
@@ -55,13 +56,6 @@ def _registry(text: str) -> str:
             f"invalid registry {text!r}: expected HOST[:PORT], no scheme or path"
         )
     return text
-
-
-def _build_arg(text: str) -> tuple[str, str]:
-    name, separator, value = text.partition("=")
-    if not separator or not BUILD_ARG_NAME.fullmatch(name):
-        raise argparse.ArgumentTypeError(f"invalid build arg {text!r}: expected NAME=VALUE")
-    return name, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--build-arg",
         dest="build_args",
-        type=_build_arg,
+        type=parse_build_arg,
         action="append",
         default=[],
         metavar="NAME=VALUE",

@@ -6,6 +6,7 @@ The docker SDK does not raise when a build fails: the failure arrives as a strea
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -16,6 +17,15 @@ import requests
 
 from scripts.ops.engine import Platform, StreamEvent, api_error, stream_error
 from scripts.ops.errors import EXIT_USAGE, ScriptError
+from stacks.config import BUILD_ARG_NAME
+
+
+def parse_build_arg(text: str) -> tuple[str, str]:
+    """argparse type of ``--build-arg NAME=VALUE`` (NAME as a Dockerfile ARG name)."""
+    name, separator, value = text.partition("=")
+    if not separator or not BUILD_ARG_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"invalid build arg {text!r}: expected NAME=VALUE")
+    return name, value
 
 
 def read_build_stream(

@@ -386,25 +386,6 @@ def test_source_api_without_credentials_is_one_line(tmp_path: Path) -> None:
     assert line.startswith("cost: error: --source api needs AWS credentials: no AWS credentials found")
 
 
-def test_make_cost_and_make_deploy_run_the_script_with_cdk_args() -> None:
-    def dry_run(target: str) -> str:
-        return subprocess.run(
-            ["make", "-n", target, "CDK_ARGS=-c config=prod"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout
-
-    assert "scripts/cost.py  -c config=prod" in dry_run("cost")
-    # a failed estimate (e.g. missing prices) says so and never stops the deploy
-    assert (
-        'scripts/cost.py --source table -c config=prod || echo "cost: no estimate (see the line above); '
-        'deploying anyway"'
-    ) in dry_run("deploy")
-
-
 # --- the Price List API --------------------------------------------------------------------------
 
 

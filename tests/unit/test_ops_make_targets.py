@@ -8,16 +8,20 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def dry_run(target: str) -> list[str]:
-    result = subprocess.run(
+def make_dry_run(target: str) -> str:
+    """What ``make -n <target>`` would run, with CDK_ARGS set."""
+    return subprocess.run(
         ["make", "-n", target, "CDK_ARGS=-c config=prod"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
-    )
-    return [line for line in result.stdout.splitlines() if "scripts/" in line or "/cdk " in line]
+    ).stdout
+
+
+def dry_run(target: str) -> list[str]:
+    return [line for line in make_dry_run(target).splitlines() if "scripts/" in line or "/cdk " in line]
 
 
 def test_deploy_is_preflight_then_cost_then_cdk_deploy_then_the_wait_and_next_steps() -> None:
@@ -34,3 +38,12 @@ def test_bootstrap_runs_the_preflight_which_runs_the_pinned_cli() -> None:
     lines = dry_run("bootstrap")
     assert len(lines) == 1, lines
     assert lines[0].endswith("scripts/preflight.py bootstrap -c config=prod")
+
+
+def test_make_cost_and_make_deploy_run_the_script_with_cdk_args() -> None:
+    assert "scripts/cost.py  -c config=prod" in make_dry_run("cost")
+    # a failed estimate (e.g. missing prices) says so and never stops the deploy
+    assert (
+        'scripts/cost.py --source table -c config=prod || echo "cost: no estimate (see the line above); '
+        'deploying anyway"'
+    ) in make_dry_run("deploy")
