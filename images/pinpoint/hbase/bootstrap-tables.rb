@@ -23,9 +23,14 @@ poll_seconds = Float(ENV.fetch('PINPOINT_HBASE_POLL_SECONDS', '2'))
 status_file = ENV['PINPOINT_BOOTSTRAP_STATUS_FILE']
 statements = File.readlines(ddl_file).map(&:strip).select { |line| line.start_with?("create '") }
 
+# The status file is replaced by a rename, never rewritten in place: File.write truncates first,
+# and the supervisor's deadline kill landing between truncate and write left it empty.
 report = lambda do |line|
   puts "pinpoint-bootstrap:#{line}"
-  File.write(status_file, line) if status_file
+  next unless status_file
+
+  File.write("#{status_file}.tmp", line)
+  File.rename("#{status_file}.tmp", status_file)
 end
 
 attempt = 0

@@ -142,6 +142,28 @@ def test_bootstrap_waits_for_a_master_that_is_still_initializing(supervisors: Su
     assert len(bootstrap.find("hbase-shell", "create")) == 22
 
 
+def test_a_bootstrap_whose_last_attempt_reports_nothing_keeps_the_reason_reported_before(
+    supervisors: Supervisors,
+) -> None:
+    # The final attempt is usually killed at the deadline (status 124), on a loaded host before its
+    # JRuby reached the script: the line must still say why the HBase was not ready.
+    run = supervisors.launch(
+        PINPOINT_ROLE="bootstrap",
+        PINPOINT_BOOT_TIMEOUT_SECONDS="3",
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,
+        STANDIN_BOOTSTRAP_RUN_1="dies-after-first-report",
+        STANDIN_BOOTSTRAP_RUN_2="never-reports",
+    )
+
+    assert run.wait_exit() == 1
+    (line,) = bootstrap_lines(run)
+    assert line.endswith(
+        f"(last: waiting attempt 1: org.apache.zookeeper.KeeperException$ConnectionLossException: "
+        f"KeeperErrorCode = ConnectionLoss for /hbase/master (quorum {QUORUM}); "
+        "then hbase shell exited with status 124 before the script reported anything)"
+    )
+
+
 @pytest.mark.parametrize(
     ("hbase", "env", "reason"),
     [

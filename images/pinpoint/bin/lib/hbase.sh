@@ -168,10 +168,12 @@ hbase_location_options() {
 # bootstrap_tables: ONE `hbase shell` process (each JRuby start costs seconds) waits until the
 # master is initialized, then creates the missing tables (hbase/bootstrap-tables.rb). A failed
 # run (e.g. the shell could not reach ZooKeeper yet) is repeated while the boot budget lasts.
-# Returns 1 when the budget ran out, with the last reason in BOOTSTRAP_FAILURE.
+# Returns 1 when the budget ran out, with the last reason in BOOTSTRAP_FAILURE: the newest thing
+# any attempt reported, because the final attempt is often killed at the deadline (status 124)
+# before its JRuby has started, and "reported nothing" says less than the attempt before it did.
 BOOTSTRAP_FAILURE=""
 bootstrap_tables() {
-    local attempt=1 left status last=""
+    local attempt=1 left status reported last="" last_report="" silent=""
     local status_file="${PINPOINT_RUN_DIR}/bootstrap.status"
     local -a location
     mapfile -t location < <(hbase_location_options)
@@ -194,11 +196,18 @@ bootstrap_tables() {
             log "HBase master initialized; every Pinpoint table exists"
             return 0
         fi
-        # What the script last reported (bootstrap-tables.rb writes it before every step).
-        last=$(tr '\n' ' ' <"$status_file" 2>/dev/null) || last=""
-        last=${last% }
-        [[ -n $last ]] || last="hbase shell exited with status ${status} before the script reported anything"
-        log "table bootstrap attempt ${attempt} failed with status ${status} (${last}); retrying"
+        # What the script last reported (bootstrap-tables.rb replaces it atomically before every step).
+        reported=$(tr '\n' ' ' <"$status_file" 2>/dev/null) || reported=""
+        reported=${reported% }
+        if [[ -n $reported ]]; then
+            last_report=$reported
+            silent=""
+        else
+            reported="hbase shell exited with status ${status} before the script reported anything"
+            silent=$reported
+        fi
+        last="${last_report}${last_report:+${silent:+; then }}${silent}"
+        log "table bootstrap attempt ${attempt} failed with status ${status} (${reported}); retrying"
         attempt=$((attempt + 1))
         pause "$PINPOINT_HBASE_POLL_SECONDS"
         check_children

@@ -51,6 +51,7 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -500,7 +501,10 @@ public final class StandinHBase {
             System.out.println("pinpoint-bootstrap:" + line);
             if (statusFile != null) {
                 try {
-                    Files.writeString(Path.of(statusFile), line);
+                    // replaced by a rename, as the script does: a kill never leaves it empty
+                    Path tmp = Path.of(statusFile + ".tmp");
+                    Files.writeString(tmp, line);
+                    Files.move(tmp, Path.of(statusFile), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
                 } catch (IOException ignored) {
                     // the supervisor then reports the exit status alone
                 }
