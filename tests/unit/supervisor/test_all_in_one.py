@@ -202,11 +202,13 @@ def test_partial_schema_gets_only_the_missing_tables(launch: Callable[..., Run],
 def test_boot_budget_exceeded_while_the_master_initializes_stops_and_fails(
     launch: Callable[..., Run],
 ) -> None:
-    run = launch(STANDIN_MASTER_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="2")
+    # 4 s: the reason asserted below is the bootstrap shell's report, so HBase and that shell must
+    # get to start within the budget even with every xdist worker busy.
+    run = launch(STANDIN_MASTER_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="4")
 
     assert run.wait_exit(timeout=40) == 1
     out = run.output()
-    assert "boot did not complete within 2s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in out
+    assert "boot did not complete within 4s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in out
     assert "still waiting for the HBase master to be initialized" in out
     assert "PleaseHoldException" in out.split("boot did not complete", 1)[1]  # the last reason
     assert run.find("collector", "start") == []
