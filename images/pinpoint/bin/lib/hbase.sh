@@ -173,13 +173,14 @@ hbase_location_options() {
 # before its JRuby has started, and "reported nothing" says less than the attempt before it did.
 BOOTSTRAP_FAILURE=""
 bootstrap_tables() {
-    local attempt=1 left status reported last="" last_report="" silent=""
+    local attempt=1 left status reported last_report="" silent=""
     local status_file="${PINPOINT_RUN_DIR}/bootstrap.status"
     local -a location
     mapfile -t location < <(hbase_location_options)
     while true; do
         left=$(boot_seconds_left)
         if ((left <= 0)); then
+            local last="${last_report}${last_report:+${silent:+; then }}${silent}"
             # shellcheck disable=SC2034  # read by pinpoint-supervisor
             BOOTSTRAP_FAILURE="waiting for the HBase master to be initialized and the tables to exist${last:+ (last: ${last})}"
             return 1
@@ -206,7 +207,6 @@ bootstrap_tables() {
             reported="hbase shell exited with status ${status} before the script reported anything"
             silent=$reported
         fi
-        last="${last_report}${last_report:+${silent:+; then }}${silent}"
         log "table bootstrap attempt ${attempt} failed with status ${status} (${reported}); retrying"
         attempt=$((attempt + 1))
         pause "$PINPOINT_HBASE_POLL_SECONDS"
