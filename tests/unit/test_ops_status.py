@@ -284,5 +284,8 @@ def test_a_part_that_cannot_be_read_is_unchecked_not_unhealthy() -> None:
         "backup:ListBackupJobs"
     ]
     assert (report.problems, report.lines) == ([], ["read"])
-    with pytest.raises(ValueError, match="a bug is a bug"), report.part("a bug"):  # only AWS errors are "cannot read"
+    with (
+        pytest.raises(ValueError, match="a bug is a bug"),
+        report.part("a bug"),
+    ):  # only AWS errors are "cannot read"
         raise ValueError("a bug is a bug")
