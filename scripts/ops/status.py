@@ -298,6 +298,78 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+# --- the parts of the report --------------------------------------------------------------------
+
+
+def services_part(
+    report: Report,
+    ecs: BotoClient,
+    stack_name: str,
+    cluster: str | None,
+    resources: dict[str, list[str]] | None,
+) -> None:
+    if not cluster:
+        report.problems.append(f"stack {stack_name} has no output {CLUSTER}: its services cannot be found")
+    elif resources is None:
+        return  # the stack's resources could not be read: already one "unchecked" line
+    elif not resources.get(SERVICE_TYPE):
+        report.problems.append(f"stack {stack_name} has no ECS service")
+    else:
+        with report.part(f"the ECS services of stack {stack_name} in cluster {cluster}"):
+            ecs_report(ecs, cluster, resources[SERVICE_TYPE], report)
+
+
+def targets_part(
+    report: Report, elbv2: BotoClient, web_target_group: str | None, resources: dict[str, list[str]] | None
+) -> None:
+    if web_target_group:
+        with report.part(f"the target health of {web_target_group}"):
+            line, problems = target_line_and_problems(target_health(elbv2, web_target_group))
+            report.lines.append(line)
+            report.problems += problems
+    else:
+        report.lines.append(
+            f"web target group: unknown (no output {TARGET_GROUP}; a stack from an older version)"
+        )
+    other_groups = (resources or {}).get(TARGET_GROUP_TYPE, [])
+    if collector_groups := [arn for arn in other_groups if arn != web_target_group]:
+        with report.part("the target health of the collector NLB"):
+            collector_nlb_report(elbv2, collector_groups, report)
+
+
+def emr_part(report: Report, emr: BotoClient, cluster_id: str) -> None:
+    with report.part(f"EMR cluster {cluster_id}"):
+        line, problems = emr_line_and_problems(emr.describe_cluster(ClusterId=cluster_id)["Cluster"])
+        report.lines.append(line)
+        report.problems += problems
+
+
+def backup_part(
+    report: Report,
+    backup: BotoClient,
+    vault: str,
+    *,
+    now: datetime.datetime,
+    stack_created: datetime.datetime,
+) -> None:
+    with report.part(f"the backup jobs of vault {vault}"):
+        jobs = backup_jobs(backup, vault, now - BACKUP_LOOKBACK)
+        line, problems = backup_line_and_problems(jobs, vault=vault, now=now, stack_created=stack_created)
+        report.lines.append(line)
+        report.problems += problems
+
+
+def alarms_part(report: Report, cloudwatch: BotoClient, stack_name: str, alarm_names: str | None) -> None:
+    if alarm_names is None:
+        report.lines.append(f"alarms: unknown (no output {ALARM_NAMES}; a stack from an older version)")
+        return
+    names = [name for name in alarm_names.split(",") if name]
+    with report.part(f"the alarms of stack {stack_name}"):
+        line, problems = alarm_line_and_problems(alarms_named(cloudwatch, names), names)
+        report.lines.append(line)
+        report.problems += problems
+
+
 def gather(
     clients: Mapping[str, BotoClient],
     *,
@@ -318,57 +390,18 @@ def gather(
         report.lines.append("  note: its last update failed and was rolled back; the previous version runs")
     report.problems += stack_problems(status)
 
-    resources: dict[str, list[str]] = {}
+    resources: dict[str, list[str]] | None = None
     with report.part(f"the resources of stack {stack_name}"):
         resources = stack_resources(clients["cloudformation"], stack_name)
-
-    cluster = outputs.get(CLUSTER)
-    if not cluster:
-        report.problems.append(f"stack {stack_name} has no output {CLUSTER}: its services cannot be found")
-    elif not resources.get(SERVICE_TYPE):
-        report.problems.append(f"stack {stack_name} has no ECS service")
-    else:
-        with report.part(f"the ECS services of stack {stack_name} in cluster {cluster}"):
-            ecs_report(clients["ecs"], cluster, resources[SERVICE_TYPE], report)
-
-    web_target_group = outputs.get(TARGET_GROUP)
-    if web_target_group:
-        with report.part(f"the target health of {web_target_group}"):
-            line, problems = target_line_and_problems(target_health(clients["elbv2"], web_target_group))
-            report.lines.append(line)
-            report.problems += problems
-    else:
-        report.lines.append(
-            f"web target group: unknown (no output {TARGET_GROUP}; a stack from an older version)"
-        )
-    if collector_groups := [arn for arn in resources.get(TARGET_GROUP_TYPE, []) if arn != web_target_group]:
-        with report.part("the target health of the collector NLB"):
-            collector_nlb_report(clients["elbv2"], collector_groups, report)
-
-    if emr_cluster := outputs.get(EMR_CLUSTER):
-        with report.part(f"EMR cluster {emr_cluster}"):
-            described = clients["emr"].describe_cluster(ClusterId=emr_cluster)["Cluster"]
-            line, problems = emr_line_and_problems(described)
-            report.lines.append(line)
-            report.problems += problems
-
+    services_part(report, clients["ecs"], stack_name, outputs.get(CLUSTER), resources)
+    targets_part(report, clients["elbv2"], outputs.get(TARGET_GROUP), resources)
+    if cluster_id := outputs.get(EMR_CLUSTER):
+        emr_part(report, clients["emr"], cluster_id)
     if vault := outputs.get(BACKUP_VAULT):
-        with report.part(f"the backup jobs of vault {vault}"):
-            moment = now()
-            jobs = backup_jobs(clients["backup"], vault, moment - BACKUP_LOOKBACK)
-            line, problems = backup_line_and_problems(
-                jobs, vault=vault, now=moment, stack_created=stack.get("CreationTime") or moment
-            )
-            report.lines.append(line)
-            report.problems += problems
-
+        moment = now()
+        backup_part(
+            report, clients["backup"], vault, now=moment, stack_created=stack.get("CreationTime") or moment
+        )
     report.lines.append(f"agent bundle: {outputs.get(BUNDLE) or f'unknown (no output {BUNDLE})'}")
-    if ALARM_NAMES in outputs:
-        names = [name for name in outputs[ALARM_NAMES].split(",") if name]
-        with report.part(f"the alarms of stack {stack_name}"):
-            line, problems = alarm_line_and_problems(alarms_named(clients["cloudwatch"], names), names)
-            report.lines.append(line)
-            report.problems += problems
-    else:
-        report.lines.append(f"alarms: unknown (no output {ALARM_NAMES}; a stack from an older version)")
+    alarms_part(report, clients["cloudwatch"], stack_name, outputs.get(ALARM_NAMES))
     return report
