@@ -81,9 +81,10 @@ ERROR_LOG_PATTERN = logs.FilterPattern.literal('"[ERROR]"')
 # RetriesExhaustedWithDetailsException) both when its retries run out and when the operation
 # timeout passes (hbase-client branch-2.6 AsyncRpcRetryingCaller.completeExceptionally,
 # AsyncBatchRpcRetryingCaller, RpcRetryingCallerImpl). Pinpoint logs it with its stack trace: the
-# collector's asynchronous writes at WARN "<table> <mutation> failed" (commons-hbase v3.1.0
-# ResultLoggingListener), the web's failed requests at WARN (web v3.1.0 CustomExceptionHandler);
-# the image logs both to stdout (images/pinpoint/conf/log4j2-console.xml), i.e. CloudWatch Logs.
+# collector's asynchronous trace writes at WARN "<table> <mutation> failed" (its HbasePutWriter,
+# commons-hbase v3.1.0 LoggingHbasePutWriter -> ResultLoggingListener), the web's failed requests
+# at WARN (web v3.1.0 CustomExceptionHandler); the image logs both to stdout
+# (images/pinpoint/conf/log4j2-console.xml), i.e. CloudWatch Logs.
 HBASE_FAILURE_LOG_PATTERN = logs.FilterPattern.literal('"RetriesExhausted"')
 # Failed HBase calls in two 5-minute periods in a row: an outage, not one slow region move.
 HBASE_FAILURE_PERIODS = 2
