@@ -185,6 +185,9 @@ class PinpointStack(Stack):
             subnets=network.private_subnets,
             hbase=hbase,
         )
+        if self.emr is not None:
+            # Termination protection once the tables exist: a failed first deploy still rolls back.
+            self.emr.protect_after(self.table_bootstrap.resource)
         self.collectors = CollectorService(
             self,
             "Collector",
@@ -264,6 +267,19 @@ class PinpointStack(Stack):
                 self.emr.cluster.ref,
                 "The EMR cluster running HBase (its data is in S3)",
             )
+            outputs["EmrHBaseRootDir"] = (
+                f"s3://{self.emr.data_bucket.bucket_name}/{self.emr.root_dir}",
+                "hbase.rootdir of this cluster (a cluster that replaces it gets another)",
+            )
+        if config.hbase_mode == "external":
+            # Your HBase's firewalls must admit these (ZooKeeper, 16000, 16020): README hbase_mode=external.
+            assert self.collectors is not None and self.web_service is not None and self.table_bootstrap
+            for name, group, what in (
+                ("CollectorSecurityGroupId", self.collectors.security_group, "collector tasks"),
+                ("WebSecurityGroupId", self.web_service.security_group, "web tasks"),
+                ("TableBootstrapSecurityGroupId", self.table_bootstrap.security_group, "table bootstrap task"),
+            ):
+                outputs[name] = (group.security_group_id, f"Security group of the {what}: admit it into your HBase")
         if self.collector_nlb is not None:
             outputs["CollectorNlbDnsName"] = (
                 self.collector_nlb.load_balancer.load_balancer_dns_name,
