@@ -273,13 +273,22 @@ class PinpointStack(Stack):
             )
         if config.hbase_mode == "external":
             # Your HBase's firewalls must admit these (ZooKeeper, 16000, 16020): README hbase_mode=external.
-            assert self.collectors is not None and self.web_service is not None and self.table_bootstrap
+            assert self.collectors is not None
+            assert self.web_service is not None
+            assert self.table_bootstrap is not None
             for name, group, what in (
                 ("CollectorSecurityGroupId", self.collectors.security_group, "collector tasks"),
                 ("WebSecurityGroupId", self.web_service.security_group, "web tasks"),
-                ("TableBootstrapSecurityGroupId", self.table_bootstrap.security_group, "table bootstrap task"),
+                (
+                    "TableBootstrapSecurityGroupId",
+                    self.table_bootstrap.security_group,
+                    "table bootstrap task",
+                ),
             ):
-                outputs[name] = (group.security_group_id, f"Security group of the {what}: admit it into your HBase")
+                outputs[name] = (
+                    group.security_group_id,
+                    f"Security group of the {what}: admit it into your HBase",
+                )
         if self.collector_nlb is not None:
             outputs["CollectorNlbDnsName"] = (
                 self.collector_nlb.load_balancer.load_balancer_dns_name,

@@ -58,7 +58,9 @@ def collector_java_opts(config: PlatformConfig) -> str:
     """-D options for the collector JVM: the max connection age of every gRPC receiver (a Spring
     Duration: ``300s``)."""
     age = config.collector_max_connection_age_seconds
-    return " ".join(f"-Dcollector.receiver.grpc.{receiver}.max_connection_age={age}s" for receiver in GRPC_RECEIVERS)
+    return " ".join(
+        f"-Dcollector.receiver.grpc.{receiver}.max_connection_age={age}s" for receiver in GRPC_RECEIVERS
+    )
 
 
 def scale_out_cooldown(config: PlatformConfig) -> Duration:

@@ -99,7 +99,9 @@ def cluster_configurations(config: PlatformConfig, root_dir_uri: str) -> list[di
     if config.emr_wal:
         hbase["hbase.emr.wal.enabled"] = "true"
     else:
-        configurations.append({"Classification": "hdfs-site", "ConfigurationProperties": {"dfs.replication": "2"}})
+        configurations.append(
+            {"Classification": "hdfs-site", "ConfigurationProperties": {"dfs.replication": "2"}}
+        )
     if config.emr_in_transit:
         hbase_site["hbase.server.netty.tls.supportplaintext"] = "true"
     return [
@@ -300,7 +302,9 @@ class EmrHBase(Construct):
           unflushed edits stay in EMR WAL for 30 days, ReleaseGuide emr-hbase-wal).
         """
         stack = Stack.of(self)
-        cluster_arn = stack.format_arn(service="elasticmapreduce", resource="cluster", resource_name=self.cluster.ref)
+        cluster_arn = stack.format_arn(
+            service="elasticmapreduce", resource="cluster", resource_name=self.cluster.ref
+        )
 
         def call(protected: bool) -> cr.AwsSdkCall:
             return cr.AwsSdkCall(
@@ -309,7 +313,9 @@ class EmrHBase(Construct):
                 parameters={"JobFlowIds": [self.cluster.ref], "TerminationProtected": protected},
                 physical_resource_id=cr.PhysicalResourceId.of(self.cluster.ref),
                 # Unprotecting a cluster that is already gone (terminated by hand) is done.
-                ignore_error_codes_matching=None if protected else "ValidationException|InvalidRequestException",
+                ignore_error_codes_matching=None
+                if protected
+                else "ValidationException|InvalidRequestException",
             )
 
         logs = log_group(self, "TerminationProtectionLogs", config=self._config)
@@ -332,7 +338,11 @@ class EmrHBase(Construct):
             on_update=call(True),
             on_delete=call(False),
             policy=cr.AwsCustomResourcePolicy.from_statements(
-                [iam.PolicyStatement(actions=["elasticmapreduce:SetTerminationProtection"], resources=[cluster_arn])]
+                [
+                    iam.PolicyStatement(
+                        actions=["elasticmapreduce:SetTerminationProtection"], resources=[cluster_arn]
+                    )
+                ]
             ),
             role=role,
             log_group=logs,
@@ -357,10 +367,13 @@ class EmrHBase(Construct):
     # --- pieces ------------------------------------------------------------------------------
 
     @staticmethod
-    def _configurations(config: PlatformConfig, *, root_dir_uri: str) -> list[emr.CfnCluster.ConfigurationProperty]:
+    def _configurations(
+        config: PlatformConfig, *, root_dir_uri: str
+    ) -> list[emr.CfnCluster.ConfigurationProperty]:
         return [
             emr.CfnCluster.ConfigurationProperty(
-                classification=item["Classification"], configuration_properties=item["ConfigurationProperties"]
+                classification=item["Classification"],
+                configuration_properties=item["ConfigurationProperties"],
             )
             for item in cluster_configurations(config, root_dir_uri)
         ]
@@ -422,7 +435,9 @@ class EmrHBase(Construct):
         if config.emr_wal:
             # The WAL API's resources are not documented beyond the action list (ReleaseGuide
             # emr-hbase-wal-permissions lists actions only): any workspace of this account.
-            role.add_to_policy(iam.PolicyStatement(sid="EmrWal", actions=list(EMR_WAL_ACTIONS), resources=["*"]))
+            role.add_to_policy(
+                iam.PolicyStatement(sid="EmrWal", actions=list(EMR_WAL_ACTIONS), resources=["*"])
+            )
             # HBase creates EMR WAL's service-linked role on first use (ManagementGuide
             # using-service-linked-roles-wal, "Service-linked role permissions").
             role.add_to_policy(

@@ -33,9 +33,11 @@ class UnknownResourceType(KeyError):
 
 
 def _is_intrinsic(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in {"Ref", "Condition"} | {
-        key for key in value if key.startswith("Fn::")
-    }
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and next(iter(value)) in {"Ref", "Condition"} | {key for key in value if key.startswith("Fn::")}
+    )
 
 
 def project(value: Any, tree: Any) -> Any:
@@ -108,10 +110,12 @@ class ResolvedResources(Mapping[str, Mapping[str, Any]]):
         if logical_id not in self._resolved:
             element = self._elements[logical_id]
             # Resolved first: L2s hold lazy lists the renderer's type check would refuse.
-            properties = self._stack.resolve(element._cfn_properties)  # noqa: SLF001 (jsii: protected)
+            properties = self._stack.resolve(
+                element._cfn_properties
+            )  # jsii exposes TS-protected members with _
             self._resolved[logical_id] = {
                 "Type": element.cfn_resource_type,
-                "Properties": self._stack.resolve(element._render_properties(properties)) or {},  # noqa: SLF001
+                "Properties": self._stack.resolve(element._render_properties(properties)) or {},
             }
         return self._resolved[logical_id]
 

@@ -63,7 +63,10 @@ def total_timeout(config: PlatformConfig) -> Duration:
 
 def bootstrap_environment(config: PlatformConfig) -> dict[str, str]:
     """The role's own settings: the tables' TTLs and pre-split, and its budget."""
-    return {**table_environment(config), "PINPOINT_BOOT_TIMEOUT_SECONDS": str(config.bootstrap_budget_seconds)}
+    return {
+        **table_environment(config),
+        "PINPOINT_BOOT_TIMEOUT_SECONDS": str(config.bootstrap_budget_seconds),
+    }
 
 
 class TableBootstrap(Construct):
@@ -195,7 +198,9 @@ class TableBootstrap(Construct):
         )
         # Is this Update a rollback? The handler reads its own stack's status.
         self.on_event_function.add_to_role_policy(
-            iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[Stack.of(self).stack_id])
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"], resources=[Stack.of(self).stack_id]
+            )
         )
         self.on_event_function.add_to_role_policy(
             iam.PolicyStatement(

@@ -38,7 +38,9 @@ def cluster_id(emr: Template) -> str:
 
 
 def test_the_data_file_is_what_the_schemas_say() -> None:
-    assert OUTPUT.read_text() == render(replacing_properties()), "run: python scripts/replacing_properties.py --write"
+    assert OUTPUT.read_text() == render(replacing_properties()), (
+        "run: python scripts/replacing_properties.py --write"
+    )
 
 
 def test_the_cluster_tree_covers_create_only_properties_and_the_nested_instance_groups() -> None:
@@ -82,7 +84,9 @@ def test_every_type_the_cluster_reaches_is_described(emr: Template, resources: d
     }
     resources["Other"] = {"Type": "AWS::SNS::Topic", "Properties": {}}
     resources[cluster_id(emr)]["Properties"]["Name"] = {"Ref": "Other"}
-    with pytest.raises(UnknownResourceType, match="Other .AWS::SNS::Topic. is not in replacing_properties.json"):
+    with pytest.raises(
+        UnknownResourceType, match=r"Other \(AWS::SNS::Topic\) is not in replacing_properties\.json"
+    ):
         fingerprint(resources, cluster_id(emr))
 
 
@@ -108,7 +112,9 @@ def changed(resources: dict[str, Any], logical_id: str, path: tuple[Any, ...]) -
     return out
 
 
-def test_every_replacing_property_of_the_cluster_moves_the_root(emr: Template, resources: dict[str, Any]) -> None:
+def test_every_replacing_property_of_the_cluster_moves_the_root(
+    emr: Template, resources: dict[str, Any]
+) -> None:
     cid = cluster_id(emr)
     base = generation(resources, cid)
     leaves = list(replacing_leaves(resources[cid]["Properties"], REPLACING["AWS::EMR::Cluster"]))
@@ -137,7 +143,9 @@ def test_what_updates_in_place_keeps_the_root(emr: Template, resources: dict[str
         assert generation(changed(resources, cid, path), cid) == base, path
 
 
-def test_a_replaced_resource_the_cluster_references_moves_the_root(emr: Template, resources: dict[str, Any]) -> None:
+def test_a_replaced_resource_the_cluster_references_moves_the_root(
+    emr: Template, resources: dict[str, Any]
+) -> None:
     cid = cluster_id(emr)
     base = generation(resources, cid)
     (configuration,) = emr.find_resources("AWS::EMR::SecurityConfiguration")

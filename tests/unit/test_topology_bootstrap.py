@@ -126,7 +126,9 @@ def test_custom_resource_names_the_task_and_where_to_run_it(distributed: Templat
     assert MAX_WAIT_SECONDS < 3600
 
 
-def test_every_ttl_and_the_split_are_properties_so_a_change_reruns_the_bootstrap(distributed: Template) -> None:
+def test_every_ttl_and_the_split_are_properties_so_a_change_reruns_the_bootstrap(
+    distributed: Template,
+) -> None:
     """The task definition's ARN is the same token in every template: without the settings in the
     properties, a TTL change would change the template only in the task definition."""
     _, resource = bootstrap(distributed)
@@ -165,15 +167,21 @@ def test_the_bootstrap_budget_is_a_setting_bounded_by_the_waiter() -> None:
     emr = parse_settings({**MODES["emr"], "bootstrap_timeout_seconds": 2400})
     assert emr.bootstrap_budget_seconds == 2400
     assert total_timeout(emr).to_seconds() == 2400 + START_ALLOWANCE_SECONDS <= MAX_WAIT_SECONDS
-    external = parse_settings({**MODES["external"], "boot_timeout_seconds": 600, "health_check_grace_seconds": 630})
+    external = parse_settings(
+        {**MODES["external"], "boot_timeout_seconds": 600, "health_check_grace_seconds": 630}
+    )
     assert external.bootstrap_budget_seconds == 600
     longest = parse_settings(
         {**MODES["external"], "boot_timeout_seconds": 3600, "health_check_grace_seconds": 3630}
     )
     assert total_timeout(longest).to_seconds() == MAX_WAIT_SECONDS  # bounded
-    with pytest.raises(ConfigError, match=r"^Invalid setting bootstrap_timeout_seconds=2401: allowed: 60 to 2400"):
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting bootstrap_timeout_seconds=2401: allowed: 60 to 2400"
+    ):
         parse_settings({**MODES["emr"], "bootstrap_timeout_seconds": 2401})
-    with pytest.raises(ConfigError, match=r"^Invalid setting bootstrap_timeout_seconds=600: allowed: only with"):
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting bootstrap_timeout_seconds=600: allowed: only with"
+    ):
         parse_settings({"bootstrap_timeout_seconds": 600})
 
 
@@ -189,7 +197,9 @@ def test_handlers_are_python_on_arm64_with_the_framework(distributed: Template) 
         assert "VpcConfig" not in functions[handler]  # ECS and Logs APIs only
 
 
-def test_on_event_may_run_only_this_task_in_this_cluster_and_read_its_stacks_status(distributed: Template) -> None:
+def test_on_event_may_run_only_this_task_in_this_cluster_and_read_its_stacks_status(
+    distributed: Template,
+) -> None:
     task_name, task = bootstrap_task(distributed)
     (cluster,) = distributed.find_resources("AWS::ECS::Cluster")
     granted = [

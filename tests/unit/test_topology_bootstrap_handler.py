@@ -140,14 +140,14 @@ def test_create_runs_one_fargate_task_privately_and_hands_its_arn_on() -> None:
 
 def test_update_runs_again_under_the_same_physical_id_and_delete_runs_nothing() -> None:
     ecs = StubEcs()
-    assert h.start(event("Update", PhysicalResourceId="pinpoint/table-bootstrap"), ecs, StubCloudFormation())["Data"] == {
-        "TaskArn": TASK_ARN
-    }
+    assert h.start(event("Update", PhysicalResourceId="pinpoint/table-bootstrap"), ecs, StubCloudFormation())[
+        "Data"
+    ] == {"TaskArn": TASK_ARN}
     assert len(ecs.calls) == 1
     deleted = StubEcs()
-    assert h.start(event("Delete", PhysicalResourceId="pinpoint/table-bootstrap"), deleted, StubCloudFormation()) == {
-        "PhysicalResourceId": "pinpoint/table-bootstrap"
-    }
+    assert h.start(
+        event("Delete", PhysicalResourceId="pinpoint/table-bootstrap"), deleted, StubCloudFormation()
+    ) == {"PhysicalResourceId": "pinpoint/table-bootstrap"}
     assert h.check(event("Delete"), deleted, StubLogs()) == {"IsComplete": True}
     assert deleted.calls == []
 
@@ -170,7 +170,10 @@ def rollback_update(**extra: Any) -> dict[str, Any]:
 def test_an_update_during_a_rollback_still_runs_the_task_and_is_marked() -> None:
     """CloudFormation sends the old properties again: the old TTLs are put back where possible."""
     ecs, cloudformation = StubEcs(), StubCloudFormation("UPDATE_ROLLBACK_IN_PROGRESS")
-    assert h.start(rollback_update(), ecs, cloudformation)["Data"] == {"TaskArn": TASK_ARN, "Rollback": "true"}
+    assert h.start(rollback_update(), ecs, cloudformation)["Data"] == {
+        "TaskArn": TASK_ARN,
+        "Rollback": "true",
+    }
     assert cloudformation.calls == [{"StackName": STACK_ID}]
     assert [name for name, _ in ecs.calls] == ["run_task"]
     # A normal update of the same stack is not marked.
@@ -186,7 +189,9 @@ def test_a_failed_run_during_a_rollback_is_logged_not_reported(caplog: pytest.Lo
     assert "rolling back, not reported: table bootstrap task" in caplog.text
     assert "bootstrap failed: HBase unreachable" in caplog.text
     # Still running: still waited for.
-    running = StubEcs(task={"taskArn": TASK_ARN, "lastStatus": "RUNNING", "containers": [{"name": "pinpoint"}]})
+    running = StubEcs(
+        task={"taskArn": TASK_ARN, "lastStatus": "RUNNING", "containers": [{"name": "pinpoint"}]}
+    )
     assert h.check(marked, running, StubLogs()) == {"IsComplete": False}
     # Outside a rollback the same failure fails the resource.
     with pytest.raises(h.BootstrapFailed):
@@ -335,7 +340,9 @@ def test_moto_update_reads_its_stacks_status_runs_the_task_and_polls_it_to_compl
         StackName="PinpointOnFargate",
         TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
     )["StackId"]
-    started = h.on_event(event("Update", aws["props"], StackId=stack_id, PhysicalResourceId="pinpoint/table-bootstrap"))
+    started = h.on_event(
+        event("Update", aws["props"], StackId=stack_id, PhysicalResourceId="pinpoint/table-bootstrap")
+    )
     assert set(started["Data"]) == {"TaskArn"}
     task_arn = started["Data"]["TaskArn"]
     (task,) = aws["ecs"].describe_tasks(cluster="pinpoint", tasks=[task_arn])["tasks"]

@@ -49,7 +49,9 @@ def constructed(**overrides: Any) -> PinpointStack:
 
 def resolved_cluster(stack: PinpointStack) -> dict[str, Any]:
     assert stack.emr is not None
-    return stack.resolve(stack.emr.cluster._render_properties(stack.resolve(stack.emr.cluster._cfn_properties)))
+    return stack.resolve(
+        stack.emr.cluster._render_properties(stack.resolve(stack.emr.cluster._cfn_properties))
+    )
 
 
 def resources(template: Template) -> dict[str, Any]:
@@ -100,16 +102,21 @@ def test_cluster_runs_hbase_on_s3_in_the_stacks_bucket_with_the_wal_in_emr_wal(e
 def test_without_emr_wal_the_wal_keeps_two_hdfs_copies_on_two_core_nodes() -> None:
     """EMR sets dfs.replication=1 below four core nodes (ReleaseGuide emr-hdfs-config)."""
     config = parse_settings({**EMR, "emr_wal": "false"})
-    found = {c["Classification"]: c["ConfigurationProperties"] for c in cluster_configurations(config, "s3://b/r")}
+    found = {
+        c["Classification"]: c["ConfigurationProperties"] for c in cluster_configurations(config, "s3://b/r")
+    }
     assert found == {
         "hbase": {"hbase.emr.storageMode": "s3"},
         "hbase-site": {"hbase.rootdir": "s3://b/r", "hbase.server.netty.tls.supportplaintext": "true"},
         "hdfs-site": {"dfs.replication": "2"},
     }
-    with pytest.raises(ConfigError, match=r"^Invalid setting emr_core_instance_count=1: allowed with emr_wal=false: 2"):
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting emr_core_instance_count=1: allowed with emr_wal=false: 2"
+    ):
         parse_settings({**EMR, "emr_wal": "false", "emr_core_instance_count": 1})
     with pytest.raises(
-        ConfigError, match=r"^Invalid setting emr_release_label='emr-6\.14\.0': allowed with emr_wal=true: emr-6\.15\.0"
+        ConfigError,
+        match=r"^Invalid setting emr_release_label='emr-6\.14\.0': allowed with emr_wal=true: emr-6\.15\.0",
     ):
         parse_settings({**EMR, "emr_release_label": "emr-6.14.0"})
     assert parse_settings({**EMR, "emr_release_label": "emr-6.14.0", "emr_wal": "false"}).emr_wal is False
@@ -147,7 +154,9 @@ def variants() -> dict[str, PinpointStack]:
     return {name: constructed(**{**base, **change}) for name, change in changes.items()}
 
 
-def test_each_cluster_that_replaces_another_gets_a_root_of_its_own(variants: dict[str, PinpointStack]) -> None:
+def test_each_cluster_that_replaces_another_gets_a_root_of_its_own(
+    variants: dict[str, PinpointStack],
+) -> None:
     roots = {name: stack.emr.root_dir for name, stack in variants.items() if stack.emr}
     replacing = ["core type", "primary type", "release", "name", "wal", "certificates", "vpc"]
     assert len({roots[name] for name in ["base", *replacing]}) == 1 + len(replacing), roots
@@ -249,7 +258,7 @@ def test_termination_protection_comes_after_the_tables_and_goes_before_the_clust
     """A protected cluster cannot be deleted by a rollback: protection is a resource of its own that
     depends on the table bootstrap, turns SetTerminationProtection on for this cluster (its id is
     the physical id, so a replaced cluster means a new resource) and off again when deleted."""
-    (name, protection), = emr.find_resources("Custom::EmrTerminationProtection").items()
+    ((_, protection),) = emr.find_resources("Custom::EmrTerminationProtection").items()
     cluster_id, _ = only_with_id(emr, "AWS::EMR::Cluster")
     (bootstrap,) = emr.find_resources("Custom::PinpointTableBootstrap")
     assert bootstrap in protection["DependsOn"]
@@ -262,11 +271,15 @@ def test_termination_protection_comes_after_the_tables_and_goes_before_the_clust
     for kind, protected in (("Create", True), ("Update", True), ("Delete", False)):
         sdk_call = call(kind)
         assert (sdk_call["service"], sdk_call["action"]) == ("EMR", "setTerminationProtection"), kind
-        assert sdk_call["parameters"] == {"JobFlowIds": ["j-CLUSTER"], "TerminationProtected": protected}, kind
+        assert sdk_call["parameters"] == {"JobFlowIds": ["j-CLUSTER"], "TerminationProtected": protected}, (
+            kind
+        )
         assert sdk_call["physicalResourceId"] == {"id": "j-CLUSTER"}, kind
     assert "ignoreErrorCodesMatching" not in call("Create")  # protecting must succeed
     # Its function may call exactly that, on this cluster only, and write its own log group.
-    (logs_group,) = [n for n in emr.find_resources("AWS::Logs::LogGroup") if n.startswith("EmrHBaseTerminationProtection")]
+    (logs_group,) = [
+        n for n in emr.find_resources("AWS::Logs::LogGroup") if n.startswith("EmrHBaseTerminationProtection")
+    ]
     granted = {
         json.dumps(s["Action"]): s["Resource"]
         for p in emr.find_resources("AWS::IAM::Policy").values()
@@ -276,7 +289,10 @@ def test_termination_protection_comes_after_the_tables_and_goes_before_the_clust
     assert granted == {
         json.dumps(["logs:CreateLogStream", "logs:PutLogEvents"]): {"Fn::GetAtt": [logs_group, "Arn"]},
         json.dumps("elasticmapreduce:SetTerminationProtection"): {
-            "Fn::Join": ["", ["arn:aws:elasticmapreduce:eu-west-1:123456789012:cluster/", {"Ref": cluster_id}]]
+            "Fn::Join": [
+                "",
+                ["arn:aws:elasticmapreduce:eu-west-1:123456789012:cluster/", {"Ref": cluster_id}],
+            ]
         },
     }
 
@@ -326,7 +342,10 @@ def test_in_transit_encryption_is_on_exactly_when_certificates_are_given() -> No
     assert "leave emr_in_transit_encryption unset" in str(error.value)
     with pytest.raises(ConfigError, match=r"^Invalid setting emr_tls_certificates_s3_uri='https://x/c\.zip'"):
         parse_settings({"hbase_mode": "emr", "emr_tls_certificates_s3_uri": "https://x/c.zip"})
-    for settings in ({"emr_tls_certificates_s3_uri": EMR_CERTIFICATES}, {**EMR, "emr_in_transit_encryption": False}):
+    for settings in (
+        {"emr_tls_certificates_s3_uri": EMR_CERTIFICATES},
+        {**EMR, "emr_in_transit_encryption": False},
+    ):
         with pytest.raises(ConfigError, match="only with hbase_mode=emr and in-transit encryption"):
             parse_settings(settings)
 
@@ -338,7 +357,10 @@ def test_without_certificates_in_transit_is_off_and_warned() -> None:
     configuration = stack.resolve(stack.emr.security_configuration.security_configuration)
     assert configuration["EncryptionConfiguration"]["EnableInTransitEncryption"] is False
     assert "InTransitEncryptionConfiguration" not in configuration["EncryptionConfiguration"]
-    assert "hbase.server.netty.tls.supportplaintext" not in classifications(resolved_cluster(stack))["hbase-site"]
+    assert (
+        "hbase.server.netty.tls.supportplaintext"
+        not in classifications(resolved_cluster(stack))["hbase-site"]
+    )
     warnings = [str(entry.data) for entry in stack.emr.node.metadata if entry.type == "aws:cdk:warning"]
     assert [w for w in warnings if w.startswith("EMR in-transit encryption is off")], warnings
 
@@ -456,10 +478,11 @@ def test_node_role_reaches_only_the_data_root_the_log_prefix_the_certificates_th
         "EmrWal": (
             sorted(
                 f"emrwal:{action}"
-                for action in (
-                    "DeleteWal CreateWal CreateWorkspace AppendEdit ReplayEdits GetCurrentWalTime "
-                    "CompleteWalFlush ListWALs DescribeWAL TrimWAL ArchiveWAL ArchiveWALCheckPoint"
-                ).split()
+                for action in [
+                    *("DeleteWal", "CreateWal", "CreateWorkspace", "AppendEdit", "ReplayEdits"),
+                    *("GetCurrentWalTime", "CompleteWalFlush", "ListWALs", "DescribeWAL", "TrimWAL"),
+                    *("ArchiveWAL", "ArchiveWALCheckPoint"),
+                ]
             ),
             "*",
         ),

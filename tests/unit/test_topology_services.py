@@ -100,7 +100,9 @@ def test_external_mode_outputs_the_groups_its_hbase_must_admit() -> None:
         "WebSecurityGroupId": "Pinpoint web tasks",
         "TableBootstrapSecurityGroupId": "Pinpoint table bootstrap task",
     }.items():
-        (name,) = [n for n, g in groups.items() if g["Properties"]["GroupDescription"].startswith(description)]
+        (name,) = [
+            n for n, g in groups.items() if g["Properties"]["GroupDescription"].startswith(description)
+        ]
         assert outputs[output]["Value"] == {"Fn::GetAtt": [name, "GroupId"]}, output
     assert "CollectorSecurityGroupId" not in synth(**EMR).find_outputs("*")  # EMR's groups are the stack's
 
@@ -176,7 +178,8 @@ def test_collectors_end_agent_connections_so_new_tasks_get_their_share(distribut
     env = environment(container_of(task_definition_of(distributed, "pinpoint-collector")))
     options = env["PINPOINT_COLLECTOR_JAVA_OPTS"].split()
     assert sorted(options) == sorted(
-        f"-Dcollector.receiver.grpc.{receiver}.max_connection_age=300s" for receiver in ("agent", "stat", "span")
+        f"-Dcollector.receiver.grpc.{receiver}.max_connection_age=300s"
+        for receiver in ("agent", "stat", "span")
     )
     web = environment(container_of(task_definition_of(distributed, "pinpoint-web")))
     assert "PINPOINT_COLLECTOR_JAVA_OPTS" not in web
@@ -191,7 +194,9 @@ def test_the_max_connection_age_is_a_setting_and_paces_the_scale_out() -> None:
     assert scale_out_cooldown(config).to_seconds() == 910
     shortest = parse_settings({**EXTERNAL, "collector_max_connection_age_seconds": 60})
     assert scale_out_cooldown(shortest).to_seconds() == 70
-    with pytest.raises(ConfigError, match=r"^Invalid setting collector_max_connection_age_seconds=30: allowed: 60"):
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting collector_max_connection_age_seconds=30: allowed: 60"
+    ):
         parse_settings({**EXTERNAL, "collector_max_connection_age_seconds": 30})
 
 
