@@ -42,6 +42,15 @@ class EmrCheck:
 
 def check_emr(session: Any, config: PlatformConfig, region: str) -> EmrCheck:
     """Every check that applies to ``config``; AWS errors become problems, not exceptions."""
+    result = check_instance_types(session, config, region)
+    if config.vpc_id:
+        vpc = check_vpc(session, config, region)
+        result.problems += vpc.problems
+        result.warnings += vpc.warnings
+    return result
+
+
+def check_instance_types(session: Any, config: PlatformConfig, region: str) -> EmrCheck:
     result = EmrCheck()
     emr = aws_client(session, "emr")
     _guarded(
@@ -49,9 +58,13 @@ def check_emr(session: Any, config: PlatformConfig, region: str) -> EmrCheck:
         "the EMR release and instance types",
         lambda: _check_instance_types(result, emr, config, region),
     )
-    if config.vpc_id:
-        ec2 = aws_client(session, "ec2")
-        _guarded(result, f"VPC {config.vpc_id}", lambda: _check_vpc(result, ec2, config, region))
+    return result
+
+
+def check_vpc(session: Any, config: PlatformConfig, region: str) -> EmrCheck:
+    result = EmrCheck()
+    ec2 = aws_client(session, "ec2")
+    _guarded(result, f"VPC {config.vpc_id}", lambda: _check_vpc(result, ec2, config, region))
     return result
 
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from scripts.ops.emr_prerequisites import check_emr
+from scripts.ops.emr_prerequisites import check_emr, check_vpc
 from stacks.config import parse_settings
 
 REGION = "eu-west-1"
@@ -51,6 +51,11 @@ def emr_settings(**settings: Any) -> Any:
 def test_the_defaults_are_offered(session: boto3.Session) -> None:
     result = check_emr(session, emr_settings(), REGION)
     assert (result.problems, result.warnings) == ([], [])
+    # An imported VPC's problems come with the instance types' (check_vpc's own cases below).
+    ec2 = session.client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.60.0.0/16")["Vpc"]["VpcId"]
+    (line,) = check_emr(session, emr_settings(vpc_id=vpc_id, account=ACCOUNT, region=REGION), REGION).problems
+    assert line.startswith(f"vpc_id={vpc_id}: enableDnsHostnames is off")
 
 
 def test_a_graviton_size_emr_does_not_offer_for_the_release_is_one_line_each(session: boto3.Session) -> None:
@@ -128,14 +133,14 @@ def test_a_private_subnet_without_nat_or_endpoints_is_named_with_what_it_lacks(
     session: boto3.Session,
 ) -> None:
     _, vpc_id, private, table = vpc(session)
-    (line,) = check_emr(session, imported(vpc_id), REGION).problems
+    (line,) = check_vpc(session, imported(vpc_id), REGION).problems
     assert line == (
         f"subnet {private} (route table {table}) has no NAT route and no VPC endpoint for S3 (a gateway "
         "endpoint on this route table), KMS, EMR WAL: EMR nodes there cannot reach them (ManagementGuide "
         "emr-clusters-in-a-vpc, private subnets); add a NAT gateway route or those endpoints"
     )
     # Without EMR WAL its endpoint is not needed.
-    (line,) = check_emr(session, imported(vpc_id, emr_wal=False), REGION).problems
+    (line,) = check_vpc(session, imported(vpc_id, emr_wal=False), REGION).problems
     assert line.endswith(
         "for S3 (a gateway endpoint on this route table), KMS: EMR nodes there cannot reach "
         "them (ManagementGuide emr-clusters-in-a-vpc, private subnets); add a NAT gateway route "
@@ -157,7 +162,7 @@ def test_endpoints_or_a_nat_route_are_ways_out(session: boto3.Session) -> None:
             SubnetIds=[private],
             PrivateDnsEnabled=True,
         )
-    assert check_emr(session, imported(vpc_id), REGION).problems == []
+    assert check_vpc(session, imported(vpc_id), REGION).problems == []
 
     ec2, other_vpc, _, other_table = vpc(session)
     public_subnet = ec2.create_subnet(VpcId=other_vpc, CidrBlock="10.60.1.0/24")["Subnet"]["SubnetId"]
@@ -166,7 +171,7 @@ def test_endpoints_or_a_nat_route_are_ways_out(session: boto3.Session) -> None:
         "NatGatewayId"
     ]
     ec2.create_route(RouteTableId=other_table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
-    assert check_emr(session, imported(other_vpc), REGION).problems == []
+    assert check_vpc(session, imported(other_vpc), REGION).problems == []
 
 
 def test_only_the_chosen_subnets_are_checked(session: boto3.Session) -> None:
@@ -179,13 +184,13 @@ def test_only_the_chosen_subnets_are_checked(session: boto3.Session) -> None:
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
     nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation)["NatGateway"]["NatGatewayId"]
     ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
-    assert check_emr(session, imported(vpc_id, private_subnet_ids=[behind_nat]), REGION).problems == []
+    assert check_vpc(session, imported(vpc_id, private_subnet_ids=[behind_nat]), REGION).problems == []
     # By default every subnet without an internet gateway route is a candidate.
-    (line,) = check_emr(session, imported(vpc_id), REGION).problems
+    (line,) = check_vpc(session, imported(vpc_id), REGION).problems
     assert line.startswith(f"subnet {private} ")
     # A subnet group (the aws-cdk:subnet-name tag) picks its members.
     ec2.create_tags(Resources=[private], Tags=[{"Key": "aws-cdk:subnet-name", "Value": "data"}])
-    (line,) = check_emr(session, imported(vpc_id, private_subnet_group_name="data"), REGION).problems
+    (line,) = check_vpc(session, imported(vpc_id, private_subnet_group_name="data"), REGION).problems
     assert line.startswith(f"subnet {private} ")
 
 
@@ -204,7 +209,7 @@ def test_dns_hostnames_and_amazon_dns_are_required(session: boto3.Session) -> No
         ]
     )["DhcpOptions"]["DhcpOptionsId"]
     ec2.associate_dhcp_options(DhcpOptionsId=options, VpcId=vpc_id)
-    result = check_emr(session, imported(vpc_id, emr_wal=False), REGION)
+    result = check_vpc(session, imported(vpc_id, emr_wal=False), REGION)
     hostnames, dns, ways_out = result.problems
     assert hostnames.startswith(f"vpc_id={vpc_id}: enableDnsHostnames is off; EMR nodes find each other")
     assert hostnames.endswith(f'--vpc-id {vpc_id} --enable-dns-hostnames "{{\\"Value\\":true}}"')

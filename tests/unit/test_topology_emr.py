@@ -139,17 +139,12 @@ def variants() -> dict[str, PinpointStack]:
         "base": {},
         # AWS::EMR::Cluster InstanceGroupConfig InstanceType: "Update requires: Replacement"
         "core type": {"emr_core_instance_type": "m7g.2xlarge"},
-        "primary type": {"emr_primary_instance_type": "r7g.xlarge"},
-        "release": {"emr_release_label": "emr-7.12.0"},
-        "name": {"name_prefix": "apm"},
+        # Configurations (create-only): the WAL's place
         "wal": {"emr_wal": "false"},
         # through the security configuration the cluster references (its content is create-only)
         "certificates": {"emr_tls_certificates_s3_uri": "s3://example-pinpoint-certs/emr/rotated.zip"},
-        # through the subnet and the VPC the cluster's groups live in
-        "vpc": {"vpc_cidr": "10.41.0.0/16"},
         # in place: InstanceCount "No interruption"; nothing of the cluster
-        "core count": {"emr_core_instance_count": 4},
-        "collectors": {"collector_max_count": 9, "hbase_ttl_days": 30},
+        "in place": {"emr_core_instance_count": 4, "collector_max_count": 9, "hbase_ttl_days": 30},
     }
     return {name: constructed(**{**base, **change}) for name, change in changes.items()}
 
@@ -158,12 +153,12 @@ def test_each_cluster_that_replaces_another_gets_a_root_of_its_own(
     variants: dict[str, PinpointStack],
 ) -> None:
     roots = {name: stack.emr.root_dir for name, stack in variants.items() if stack.emr}
-    replacing = ["core type", "primary type", "release", "name", "wal", "certificates", "vpc"]
+    replacing = ["core type", "wal", "certificates"]  # the others: tests/unit/test_emr_replacement.py
     assert len({roots[name] for name in ["base", *replacing]}) == 1 + len(replacing), roots
-    assert roots["core count"] == roots["collectors"] == roots["base"]
+    assert roots["in place"] == roots["base"]
     core = resolved_cluster(variants["core type"])["Instances"]["CoreInstanceGroup"]
     assert core["InstanceType"] == "m7g.2xlarge"
-    assert resolved_cluster(variants["core count"])["Instances"]["CoreInstanceGroup"]["InstanceCount"] == 4
+    assert resolved_cluster(variants["in place"])["Instances"]["CoreInstanceGroup"]["InstanceCount"] == 4
 
 
 def only_bucket(template: Template, prefix: str) -> tuple[str, dict[str, Any]]:
