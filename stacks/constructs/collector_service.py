@@ -22,7 +22,9 @@ the scaling signal, is measured on the rebalanced tasks before the next step.
 
 The setting reaches the collector JVM as system properties through the image's
 ``PINPOINT_COLLECTOR_JAVA_OPTS`` (images/pinpoint/README.md): a -D property outranks the
-properties files Pinpoint loads with @PropertySource (CollectorAppPropertySources at v3.1.0).
+properties files Pinpoint loads with @PropertySource (CollectorAppPropertySources at v3.1.0), and
+the underscore key binds from any property source (upstream's GrpcStatConfigurationTest sets
+``collector.receiver.grpc.stat.max_connection_age=5h`` inline and reads 5 h back).
 """
 
 from __future__ import annotations
