@@ -1,18 +1,16 @@
 """What the preflight checks before an EMR deploy (scripts/ops/emr_prerequisites.py), against moto
 in server mode: moto 5.2.5 answers ListReleaseLabels and ListSupportedInstanceTypes from AWS's
 own per-release type lists (moto/emr/resources), and the EC2 VPC, DHCP, route table and endpoint
-APIs. The preflight's own wiring is exercised end to end in tests/integration/test_preflight.py.
+APIs. The preflight's own wiring is exercised end to end in test_preflight.py. Each test builds
+its own VPC in the shared moto server; the EMR calls read only moto's static lists.
 """
 
 from __future__ import annotations
 
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from scripts.ops.emr_prerequisites import check_emr, check_vpc
 from stacks.config import parse_settings
@@ -21,23 +19,9 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def session(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
-    urllib.request.urlopen(
-        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10
-    )
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+def session(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
 
 
