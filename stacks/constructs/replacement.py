@@ -33,11 +33,11 @@ class UnknownResourceType(KeyError):
 
 
 def _is_intrinsic(value: Any) -> bool:
-    return (
-        isinstance(value, dict)
-        and len(value) == 1
-        and next(iter(value)) in {"Ref", "Condition"} | {key for key in value if key.startswith("Fn::")}
-    )
+    """{"Ref": ...}, {"Fn::...": ...}: a value CloudFormation computes, compared as written."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    (key,) = value
+    return key in {"Ref", "Condition"} or key.startswith("Fn::")
 
 
 def project(value: Any, tree: Any) -> Any:
