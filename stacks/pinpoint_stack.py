@@ -194,6 +194,9 @@ class PinpointStack(Stack):
             subnets=network.private_subnets,
             hbase=hbase,
         )
+        if self.emr is not None:
+            # Termination protection once the tables exist: a failed first deploy still rolls back.
+            self.emr.protect_after(self.table_bootstrap.resource)
         self.collectors = CollectorService(
             self,
             "Collector",
@@ -278,6 +281,10 @@ class PinpointStack(Stack):
                 self.emr.cluster.ref,
                 "The EMR cluster running HBase (its data is in S3)",
             )
+            outputs["EmrHBaseRootDir"] = (
+                f"s3://{self.emr.data_bucket.bucket_name}/{self.emr.root_dir}",
+                "hbase.rootdir of this cluster (a cluster that replaces it gets another)",
+            )
         if self.hbase_backup is not None:
             outputs["HBaseBackupVaultName"] = (
                 self.hbase_backup.vault.backup_vault_name,
@@ -287,6 +294,24 @@ class PinpointStack(Stack):
                 self.hbase_backup.restore_role.role_arn,
                 "Role to pass to AWS Backup restore jobs (AWSBackupServiceRolePolicyForRestores)",
             )
+        if config.hbase_mode == "external":
+            # Your HBase's firewalls must admit these (ZooKeeper, 16000, 16020): README hbase_mode=external.
+            assert self.collectors is not None
+            assert self.web_service is not None
+            assert self.table_bootstrap is not None
+            for name, group, what in (
+                ("CollectorSecurityGroupId", self.collectors.security_group, "collector tasks"),
+                ("WebSecurityGroupId", self.web_service.security_group, "web tasks"),
+                (
+                    "TableBootstrapSecurityGroupId",
+                    self.table_bootstrap.security_group,
+                    "table bootstrap task",
+                ),
+            ):
+                outputs[name] = (
+                    group.security_group_id,
+                    f"Security group of the {what}: admit it into your HBase",
+                )
         if self.collector_nlb is not None:
             outputs["CollectorNlbDnsName"] = (
                 self.collector_nlb.load_balancer.load_balancer_dns_name,
