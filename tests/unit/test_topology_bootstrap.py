@@ -136,7 +136,7 @@ def test_every_ttl_and_the_split_are_properties_so_a_change_reruns_the_bootstrap
     (container,) = task["Properties"]["ContainerDefinitions"]
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
     table_settings = {k: v for k, v in env.items() if k.startswith("PINPOINT_TTL_") or "SPLIT" in k}
-    assert len(table_settings) == 4
+    assert len(table_settings) == 6  # five TTL variables and the split
     assert resource["Properties"]["TableSettings"] == table_settings
 
 
@@ -147,6 +147,15 @@ def test_the_table_settings_property_follows_every_ttl() -> None:
         "PINPOINT_TTL_TRACE_SECONDS",
         "PINPOINT_TTL_STATISTICS_SECONDS",
         "PINPOINT_TTL_AGENT_EVENT_SECONDS",
+    }
+    # Above upstream's metadata TTLs the metadata TTLs follow, so they re-run the bootstrap too.
+    longer = table_environment(parse_settings({"hbase_ttl_days": 400}))
+    assert {k for k in base if base[k] != longer[k]} == {
+        "PINPOINT_TTL_TRACE_SECONDS",
+        "PINPOINT_TTL_STATISTICS_SECONDS",
+        "PINPOINT_TTL_AGENT_EVENT_SECONDS",
+        "PINPOINT_TTL_METADATA_SECONDS",
+        "PINPOINT_TTL_API_METADATA_SECONDS",
     }
     assert table_environment(parse_settings({"hbase_split_regions": 8})) != base
 
