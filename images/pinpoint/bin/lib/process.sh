@@ -14,19 +14,19 @@ on_signal() {
     STOP_REQUESTED="$1"
 }
 
-# The output filter of every child: prefixes each line with "[name] " (flushed per line, so
-# interleaved processes stay line-atomic in the log stream) and, when the child's output ends,
-# writes its last error to <run dir>/<name>.exit-reason: the last event at level ERROR (the
-# console layouts of collector, web and HBase: "MM-dd HH:mm:ss.SSS [thread] LEVEL logger : msg")
-# or the JVM's own last word ("Error: Unable to access jarfile ...", "Exception in thread ...",
-# "Terminating due to java.lang.OutOfMemoryError: ..."), read from the exception it carries: the
-# deepest "Caused by:" and the innermost "Error creating bean with name '...'". A Pinpoint
-# server whose Spring context fails logs "Application run failed", then "could not launch app."
-# (CollectorApp/WebApp#main), both with the whole nested exception; the real web 3.0.1 with
-# HBase unreachable ends in "creating bean 'hbaseAsyncConnection':
-# java.util.concurrent.TimeoutException" — its ERROR lines alone say nothing.
-readonly OUTPUT_FILTER='
-{ print prefix $0; fflush() }
+# Why a child exited, as far as its output says: a copy of the output goes through this awk
+# program, which writes the child's last error to <run dir>/<name>.exit-reason when the output
+# ends. The last error is the last event at level ERROR (the console layouts of collector, web
+# and HBase: "MM-dd HH:mm:ss.SSS [thread] LEVEL logger : msg") or the JVM's own last word
+# ("Error: Unable to access jarfile ...", "Exception in thread ...", "Terminating due to
+# java.lang.OutOfMemoryError: ..."), read from the exception it carries: the deepest "Caused
+# by:" and the innermost "Error creating bean with name '...'". A Pinpoint server whose Spring
+# context fails logs "Application run failed", then "could not launch app." (CollectorApp/
+# WebApp#main), both with the whole nested exception, and its ERROR lines alone say nothing:
+# the real web 3.0.1 with HBase unreachable gives "creating bean 'hbaseAsyncConnection':
+# java.util.concurrent.TimeoutException". (A copy, not the filter that prefixes the lines:
+# mawk, the awk of Debian and Ubuntu, reads a pipe in blocks and would hold lines back.)
+readonly EXIT_REASON_FILTER='
 /^[0-9][0-9]-[0-9][0-9] [0-9:.]+ / { in_error = 0 }
 / ERROR |^Error|^Exception in thread|^Terminating due to/ { error = $0; cause = ""; bean = ""; in_error = 1; next }
 !in_error || /^[ \t]/ { next }
@@ -45,11 +45,12 @@ END {
 
 # start NAME COMMAND...: run a child with "[NAME] " prefixed output, remember its pid.
 start() {
-    local name=$1
+    local name=$1 reason="${PINPOINT_RUN_DIR}/${1}.exit-reason"
     shift
     log "starting ${name}: $*"
-    rm -f "${PINPOINT_RUN_DIR}/${name}.exit-reason"
-    "$@" > >(awk -v prefix="[${name}] " -v file="${PINPOINT_RUN_DIR}/${name}.exit-reason" "$OUTPUT_FILTER") 2>&1 &
+    rm -f "$reason"
+    # sed -u: line-buffered, so interleaved processes stay line-atomic in the log stream.
+    "$@" > >(tee >(awk -v file="$reason" "$EXIT_REASON_FILTER") | sed -u "s/^/[${name}] /") 2>&1 &
     PIDS[$name]=$!
 }
 
