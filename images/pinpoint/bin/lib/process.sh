@@ -26,6 +26,7 @@ on_signal() {
 # the real web 3.0.1 with HBase unreachable gives "creating bean 'hbaseAsyncConnection':
 # java.util.concurrent.TimeoutException". (A copy, not the filter that prefixes the lines:
 # mawk, the awk of Debian and Ubuntu, reads a pipe in blocks and would hold lines back.)
+# shellcheck disable=SC2016  # an awk program: $0 and the like are awk's
 readonly EXIT_REASON_FILTER='
 /^[0-9][0-9]-[0-9][0-9] [0-9:.]+ / { in_error = 0 }
 / ERROR |^Error|^Exception in thread|^Terminating due to/ { error = $0; cause = ""; bean = ""; in_error = 1; next }
