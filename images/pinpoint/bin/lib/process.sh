@@ -51,7 +51,8 @@ start() {
     log "starting ${name}: $*"
     rm -f "$reason"
     # sed -u: line-buffered, so interleaved processes stay line-atomic in the log stream.
-    "$@" > >(tee >(awk -v file="$reason" "$EXIT_REASON_FILTER") | sed -u "s/^/[${name}] /") 2>&1 &
+    # tee -p: should the reason filter die, the output still flows (no SIGPIPE to the child).
+    "$@" > >(tee -p >(awk -v file="$reason" "$EXIT_REASON_FILTER") | sed -u "s/^/[${name}] /") 2>&1 &
     PIDS[$name]=$!
 }
 
