@@ -398,7 +398,7 @@ def test_a_server_started_while_hbase_is_unreachable_ends_with_one_line_saying_w
     supervisors: Supervisors, role: str
 ) -> None:
     """Pinpoint 3.1 does not wait for HBase: the Spring context fails at start-up and the JVM
-    exits 0 (real web 3.0.1, same code: ~75 s after its start; the stand-in's wait is 1 s)."""
+    exits 0 (real web 3.0.1, same code: 53-76 s after its start; the stand-in waits 1 s)."""
     run = supervisors.launch(
         PINPOINT_ROLE=role,
         PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,

@@ -31,7 +31,7 @@ pinpoint_hbase_opts() {
 # timeout; HbaseVersionCheckBean asks the cluster for its version) and, when HBase is
 # unreachable, fails; CollectorApp/WebApp#main log "could not launch app." and return, so the
 # JVM exits with status 0. The real web 3.0.1 (same code) against a quorum with nothing
-# listening: 30 ZooKeeper retries (~33 s), the 10 s timeout, exit ~75 s after its start. The
+# listening: 30 ZooKeeper retries (~33 s), the 10 s timeout, exit 53-76 s after its start. The
 # supervisor reports the exit with the root cause (lib/process.sh, exit_reason).
 pinpoint_common_opts() {
     printf '%s\n' \
