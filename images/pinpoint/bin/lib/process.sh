@@ -57,7 +57,7 @@ start() {
 }
 
 # exit_reason NAME: " (last error: <what>)" for a child that exited, from its output
-# (OUTPUT_FILTER), or nothing when it logged no error. The filter writes it when the child's
+# (EXIT_REASON_FILTER), or nothing when it logged no error. The filter writes it when the child's
 # output ends, which may be a moment after the child was reaped: wait for it briefly.
 exit_reason() {
     local file="${PINPOINT_RUN_DIR}/${1}.exit-reason" tries=20
