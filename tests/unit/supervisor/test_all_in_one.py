@@ -21,6 +21,8 @@ import json
 import re
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,10 +52,24 @@ REFERENCE_ENV = {
 }
 
 
+# What the reference run asks the booted web, as the UI and a user would (v3.1.0 paths):
+# FrontendConfigController's GET /api/configuration, and an error page: ActiveThreadDumpController
+# answers 500 whatever its switch says (realtime is off).
+WEB_REQUESTS = ("/api/configuration", "/api/agent/activeThreadDump?applicationName=app&agentId=agent-1")
+
+
+def http_get(port: str, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
 class Reference:
-    """One all-in-one boot with REFERENCE_ENV, its health check, then a SIGTERM stop: run once per
-    session by whichever xdist worker asks first (under a lock, like the shared synth in
-    conftest.py), read from its files by the others."""
+    """One all-in-one boot with REFERENCE_ENV, its health check and WEB_REQUESTS, then a SIGTERM
+    stop: run once per session by whichever xdist worker asks first (under a lock, like the shared
+    synth in conftest.py), read from its files by the others."""
 
     def __init__(self, directory: Path, python: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -69,6 +85,7 @@ class Reference:
         self.booted_output = facts["booted_output"]
         self.exit_code = facts["exit_code"]
         self.stop_seconds = facts["stop_seconds"]
+        self.web_answers = {path: tuple(answer) for path, answer in facts["web_answers"].items()}
         self.tables = Path(facts["state"]) / "tables"
         self.zookeeper = self.workdir / "data" / "zookeeper" / "zookeeper_0" / "version-2"
 
@@ -86,6 +103,7 @@ class Reference:
             run.wait_booted()
             run.wait_for(lambda: "[web] standin web started" in run.output(), what="web output")
             healthy = run.healthcheck()
+            web_answers = {path: http_get(run.env["PINPOINT_WEB_PORT"], path) for path in WEB_REQUESTS}
             booted_output = run.output()
             sent = time.monotonic()
             exit_code = run.stop()
@@ -98,6 +116,7 @@ class Reference:
                 "healthy_code": healthy.returncode,
                 "healthy_stdout": healthy.stdout,
                 "booted_output": booted_output,
+                "web_answers": web_answers,
                 "exit_code": exit_code,
                 "stop_seconds": time.monotonic() - sent,
             }
@@ -252,7 +271,14 @@ def test_collector_and_web_start_together_once_the_tables_exist(launch: Callable
             {"CONTAINER_MEMORY_MB": "1024"},
             "container memory 1024 MB (CONTAINER_MEMORY_MB) is below the 2048 MB the all-in-one role needs",
         ),
-        ({"HBASE_HEAP_MB": "4000"}, "do not fit in 4096 MB"),
+        (
+            {"HBASE_HEAP_MB": "4000"},
+            "heaps and direct memory (hbase 4000 + 256 direct, collector 819 + 204 direct, web 614 + 81 direct, "
+            "hbase client 256 MB; the hbase client runs only while collector and web do not) peak at 5974 MB and "
+            "do not fit in 4096 MB",
+        ),
+        ({"COLLECTOR_DIRECT_MB": "2500"}, "collector 819 + 2500 direct"),
+        ({"WEB_DIRECT_MB": "0"}, "WEB_DIRECT_MB must be a positive integer, got '0'"),
         ({"PINPOINT_WEB_PORT": "9991", "PINPOINT_COLLECTOR_AGENT_PORT": "9991"}, "ports must differ"),
         ({"PINPOINT_COLLECTOR_SPAN_PORT": "70000"}, "PINPOINT_COLLECTOR_SPAN_PORT must be a TCP port"),
         ({"HBASE_DATA_DIR": "relative/dir"}, "HBASE_DATA_DIR must be an absolute path"),
@@ -316,7 +342,79 @@ def test_heaps_are_explicit_and_derived_from_the_memory_limit(reference: Referen
     run = reference.run
     assert "-Xms1638m -Xmx1638m" in run.first("collector", "start").detail  # 20 % of 8192
     assert "-Xms1000m -Xmx1000m" in run.first("web", "start").detail  # explicit override
-    assert "heaps: hbase 3276 MB (+409 MB direct), collector 1638 MB, web 1000 MB" in run.output()
+    assert (
+        "heaps: hbase 3276 MB (+409 MB direct), collector 1638 MB (+409 MB direct), web 1000 MB (+163 MB direct)"
+        in run.output()
+    )
+
+
+def test_collector_and_web_direct_memory_is_capped_from_the_memory_limit(reference: Reference) -> None:
+    """Without -XX:MaxDirectMemorySize a JVM allows as much direct memory as heap: the three JVMs
+    could outgrow the container together (lib/memory.sh)."""
+    collector = reference.run.first("collector", "start").detail.split()
+    web = reference.run.first("web", "start").detail.split()
+    assert [a for a in collector if a.startswith("-XX:MaxDirectMemorySize")] == [
+        "-XX:MaxDirectMemorySize=409m"
+    ]  # 5 %
+    assert [a for a in web if a.startswith("-XX:MaxDirectMemorySize")] == [
+        "-XX:MaxDirectMemorySize=163m"
+    ]  # 2 %
+
+
+def test_the_minimum_memory_fits_because_the_hbase_clients_never_run_beside_collector_and_web(
+    launch: Callable[..., Run],
+) -> None:
+    """At 2048 MB the heaps and caps of HBase, collector and web plus a 256 MB HBase client would
+    not fit; the client JVMs run before collector and web start and after they stopped."""
+    run = launch(CONTAINER_MEMORY_MB="2048", STANDIN_MASTER_READY_AFTER="120")
+    run.wait_for(lambda: bool(run.find("hbase-master", "start")), what="HBase start")
+    assert run.stop() == 0
+    assert (
+        "heaps: hbase 819 MB (+256 MB direct), collector 409 MB (+128 MB direct), web 307 MB (+64 MB direct)"
+        in run.output()
+    )  # 1075 + 908 = 1983 < 2048 (the caps' floors: 128 and 64 MB)
+
+
+# --- what the web offers without MySQL, Redis or Pinot ------------------------------------------
+
+
+def test_web_ui_switches_without_a_backend_are_off(reference: Reference) -> None:
+    """GET /api/configuration, which the UI reads (v3.1.0 FrontendConfigController)."""
+    status, body = reference.web_answers["/api/configuration"]
+    assert status == 200
+    configuration = json.loads(body)
+    # pinpoint.modules.web.webhook=false: WebhookFacadeModule (with the exporter of this key) is out.
+    assert "webhookEnable" not in configuration
+    assert configuration["editUserInfo"] is False  # config.editUserInfo=false
+    assert configuration["showActiveThread"] is False  # pinpoint.modules.realtime.enabled=false
+    assert configuration["showActiveThreadDump"] is False
+    assert configuration["sendUsage"] is False  # config.sendUsage=false
+    # Read by ConfigProperties only (logged; the keys above come from RealtimeConfig): set so that
+    # every switch agrees.
+    web = reference.run.first("web", "start").detail.split()
+    assert "-Dconfig.show.activeThread=false" in web
+    assert "-Dconfig.show.activeThreadDump=false" in web
+
+
+def test_active_thread_dump_is_refused_with_its_reason_and_error_pages_carry_no_stack_trace(
+    reference: Reference,
+) -> None:
+    status, body = reference.web_answers[WEB_REQUESTS[1]]
+    assert status == 500
+    problem = json.loads(body)
+    # config.enable.activeThreadDump=false (ActiveThreadDumpController#getClusterKey).
+    assert problem["detail"] == "Disable activeThreadDump option. 'config.enable.activeThreadDump=false'"
+    # server.error.include-stacktrace=never (application.yml: always).
+    assert "trace" not in problem
+
+
+def test_no_background_mysql_retries(reference: Reference) -> None:
+    """The datasource module's Hikari pool keeps minimum-idle connections to a MySQL that is
+    not there, for ever: the collector gets no pool, the web one that keeps none idle."""
+    run = reference.run
+    assert run.find("collector", "datasource") == []  # pinpoint.modules.datasource.main-datasource=none
+    assert run.first("web", "datasource").detail == "url=jdbc:mysql://localhost:13306/pinpoint minimum-idle=0"
+    assert run.find("collector", "mysql-connect") == run.find("web", "mysql-connect") == []
 
 
 def test_pinpoint_servers_bind_admin_ports_to_loopback_and_log_to_the_console(reference: Reference) -> None:
@@ -486,6 +584,17 @@ def test_a_dead_pinpoint_process_stops_the_rest_and_fails_the_container(
     assert run.first("hbase-tables", "flush").at < run.first("hbase-master-stop", "run").at
     assert run.find("hbase-master", "stopped")
     assert f"{dying} exited unexpectedly with status {status}" in run.output()
+
+
+def test_a_pinpoint_jvm_that_cannot_start_says_why(launch: Callable[..., Run]) -> None:
+    """Not a Spring failure: the JVM's own refusal (-Xms above -Xmx) is its last word."""
+    run = launch(PINPOINT_WEB_JAVA_OPTS="-Xms4g")
+
+    assert run.wait_exit() == 1
+    assert (
+        "[supervisor] web exited unexpectedly with status 1 (last error: Initial heap size set to a larger "
+        "value than the maximum heap size); stopping the others"
+    ) in run.output()
 
 
 def test_hbase_death_stops_collector_and_web(supervisors: Supervisors) -> None:

@@ -327,6 +327,8 @@ def test_collector_role_runs_the_collector_alone_against_the_named_hbase(shared_
     assert "-Dhbase.client.port=2999" in args  # only for entries without a port: there are none
     assert "-Dhbase.client.znode=/hbase" in args
     assert "-Xms2048m" in args and "-Xmx2048m" in args  # noqa: PT018 - 50 % of 4096 MB
+    assert "-XX:MaxDirectMemorySize=819m" in args  # 20 % of 4096 MB
+    assert "heaps: collector 2048 MB (+819 MB direct)" in run.output()
     assert "-Dserver.address=127.0.0.1" in args
     run.wait_for(lambda: bool(run.find("collector", "connect")), what="the collector reaching HBase")
     assert run.first("collector", "connect").detail == f"{QUORUM} /hbase master={ADVERTISED}:16000"
@@ -356,6 +358,7 @@ def test_web_role_runs_the_web_alone_with_the_admin_password(shared_hbase: Super
     assert f"-Dhbase.client.host={QUORUM}" in args
     assert "-Dhbase.client.znode=/hbase" in args
     assert "-Xms1228m" in args  # 60 % of 2048 MB
+    assert "-XX:MaxDirectMemorySize=204m" in args  # 10 % of 2048 MB
     assert "-Dmanagement.server.address=127.0.0.1" in args
     assert run.first("web", "env").detail == "ADMIN_PASSWORD=s3cret-web"
     assert "s3cret" not in run.output()
@@ -388,6 +391,29 @@ def test_server_role_boot_budget_and_its_dead_server(supervisors: Supervisors) -
     )
     assert dying.wait_exit() == 9
     assert "web exited unexpectedly with status 9" in dying.output()
+
+
+@pytest.mark.parametrize("role", ["collector", "web"])
+def test_a_server_started_while_hbase_is_unreachable_ends_with_one_line_saying_why(
+    supervisors: Supervisors, role: str
+) -> None:
+    """Pinpoint 3.1 does not wait for HBase: the Spring context fails at start-up and the JVM
+    exits 0 (real web 3.0.1, same code: 53-76 s after its start; the stand-in waits 1 s)."""
+    run = supervisors.launch(
+        PINPOINT_ROLE=role,
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM,
+        **{f"STANDIN_{role.upper()}_HBASE_TIMEOUT": "1"},
+    )
+
+    assert run.wait_exit() == 1
+    assert run.find(role, "context-failed")
+    out = run.output()
+    assert (
+        f"[supervisor] {role} exited unexpectedly with status 0 (last error: creating bean "
+        "'hbaseAsyncConnection': java.util.concurrent.TimeoutException); stopping the others"
+    ) in out
+    assert "boot complete" not in out
+    assert "boot did not complete" not in out  # it ended on its own, long before the budget
 
 
 @pytest.mark.parametrize(

@@ -14,14 +14,57 @@ on_signal() {
     STOP_REQUESTED="$1"
 }
 
+# Why a child exited, as far as its output says: a copy of the output goes through this awk
+# program, which writes the child's last error to <run dir>/<name>.exit-reason when the output
+# ends. The last error is the last event at level ERROR (the console layouts of collector, web
+# and HBase: "MM-dd HH:mm:ss.SSS [thread] LEVEL logger : msg") or the JVM's own last word
+# ("Error: Unable to access jarfile ...", "Exception in thread ...", "Terminating due to
+# java.lang.OutOfMemoryError: ..."), read from the exception it carries: the deepest "Caused
+# by:" and the innermost "Error creating bean with name '...'". A Pinpoint server whose Spring
+# context fails logs "Application run failed", then "could not launch app." (CollectorApp/
+# WebApp#main), both with the whole nested exception, and its ERROR lines alone say nothing:
+# the real web 3.0.1 with HBase unreachable gives "creating bean 'hbaseAsyncConnection':
+# java.util.concurrent.TimeoutException". (A copy, not the filter that prefixes the lines:
+# mawk, the awk of Debian and Ubuntu, reads a pipe in blocks and would hold lines back.)
+# shellcheck disable=SC2016  # an awk program: $0 and the like are awk's
+readonly EXIT_REASON_FILTER='
+/^[0-9][0-9]-[0-9][0-9] [0-9:.]+ / { in_error = 0 }
+/ ERROR |^Error|^Exception in thread|^Terminating due to/ { error = $0; cause = ""; bean = ""; in_error = 1; next }
+!in_error || /^[ \t]/ { next }
+/^Caused by: / { cause = substr($0, 12) }
+cause == "" { cause = $0 }
+match($0, "Error creating bean with name \047[^\047]+\047") { bean = substr($0, RSTART + 30, RLENGTH - 30) }
+END {
+    reason = error
+    if (cause != "") {
+        reason = cause
+        if (bean != "" && index(cause, "Error creating bean") == 0) reason = "creating bean " bean ": " cause
+    }
+    if (length(reason) > 300) reason = substr(reason, 1, 297) "..."
+    printf "%s", reason > file
+}'
+
 # start NAME COMMAND...: run a child with "[NAME] " prefixed output, remember its pid.
 start() {
-    local name=$1
+    local name=$1 reason="${PINPOINT_RUN_DIR}/${1}.exit-reason"
     shift
     log "starting ${name}: $*"
+    rm -f "$reason"
     # sed -u: line-buffered, so interleaved processes stay line-atomic in the log stream.
-    "$@" > >(sed -u "s/^/[${name}] /") 2>&1 &
+    # tee -p: should the reason filter die, the output still flows (no SIGPIPE to the child).
+    "$@" > >(tee -p >(awk -v file="$reason" "$EXIT_REASON_FILTER") | sed -u "s/^/[${name}] /") 2>&1 &
     PIDS[$name]=$!
+}
+
+# exit_reason NAME: " (last error: <what>)" for a child that exited, from its output
+# (EXIT_REASON_FILTER), or nothing when it logged no error. The filter writes it when the child's
+# output ends, which may be a moment after the child was reaped: wait for it briefly.
+exit_reason() {
+    local file="${PINPOINT_RUN_DIR}/${1}.exit-reason" tries=20
+    while [[ ! -e $file ]] && ((tries-- > 0)); do
+        sleep 0.1
+    done
+    [[ ! -s $file ]] || printf ' (last error: %s)' "$(<"$file")"
 }
 
 alive() { # name
