@@ -2,7 +2,7 @@
 
 Settings come from, lowest precedence first:
 
-1. the schema's defaults (they reproduce the mission: ARM64, 200 GiB, ``/serverTime``, 300 s ...);
+1. the schema's defaults (they reproduce the mission: ARM64, 200 GiB, ``/api-public/serverTime`` (the 3.x path of the seed's ``/serverTime``), 300 s ...);
 2. a settings file ``config/<name>.json`` chosen with ``-c config=<name>`` (else
    ``config/default.json`` when it exists);
 3. CDK context: the ``context`` block of ``cdk.json`` and ``-c key=value`` on the command line.

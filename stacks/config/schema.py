@@ -218,7 +218,14 @@ class PlatformConfig(BaseModel):
     certificate_arn: OptionalStr = Field(
         None, description="ACM certificate ARN: adds HTTPS on 443 and redirects HTTP to it."
     )
-    health_check_path: str = Field("/serverTime", description="ALB target health-check path.")
+    # The seed's Pinpoint 2.x checked /serverTime; in 3.x the web rewrites that path to the UI's
+    # index.html (web VersionPrefixRewriter, v3.0.1 and v3.1.0), which answers 200 even when the
+    # app behind it is broken. The JSON endpoint is the web's own ServerTimeController.
+    health_check_path: str = Field(
+        "/api-public/serverTime",
+        description="ALB target health-check path (the web's JSON server time; Pinpoint 3.x serves "
+        "index.html for the 2.x path /serverTime whatever the app's state).",
+    )
     health_check_grace_seconds: Int = Field(
         300, ge=0, le=7200, description="ECS health-check grace period (0-7200 s) while HBase starts."
     )

@@ -50,7 +50,7 @@ assert not ISOLATED_CONFIG_DIR.exists()
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 CUSTOMIZED = {
     "log_retention_days": 90,
-    "health_check_path": "/api-public/serverTime",
+    "health_check_path": "/api/serverTime",
     "health_check_grace_seconds": 600,
     "web_port": 18080,
     "collector_agent_port": 19991,

@@ -24,7 +24,7 @@ def test_defaults_reproduce_the_mission() -> None:
     assert config.cpu_architecture == "ARM64"
     assert config.ephemeral_storage_gib == 200
     assert config.health_check_grace_seconds == 300
-    assert config.health_check_path == "/serverTime"
+    assert config.health_check_path == "/api-public/serverTime"
     assert config.collector_dns_name == "pinpoint"
     assert config.collector_ports == (9991, 9992, 9993)
     assert config.web_port == 8080

@@ -268,7 +268,7 @@ def test_web_service_is_behind_the_same_alb_check_and_grace(
     assert balancer["TargetGroupArn"]["Ref"].startswith("Web")
     for key in ("HealthCheckPath", "Matcher", "Port", "Protocol", "TargetType", "HealthCheckIntervalSeconds"):
         assert group["Properties"][key] == expected["Properties"][key], key
-    assert group["Properties"]["HealthCheckPath"] == "/serverTime"
+    assert group["Properties"]["HealthCheckPath"] == "/api-public/serverTime"
     # The ALB may reach the web tasks on 8080 only.
     ingress = [
         r["Properties"]
