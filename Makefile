@@ -42,7 +42,7 @@ bootstrap: setup ## cdk bootstrap aws://ACCOUNT/REGION of your credentials (make
 deploy: setup ## Everything, first run included: checks, bootstrap, checksum pinning, cost, deploy, wait, next steps
 	$(PY) scripts/preflight.py deploy $(CDK_ARGS)
 	$(PY) scripts/cost.py --source table $(CDK_ARGS) || echo "cost: no estimate (see the line above); deploying anyway"
-	$(CDK) deploy --require-approval never $(CDK_ARGS)
+	$(PY) scripts/with_buildkit.py $(CDK) deploy --require-approval never $(CDK_ARGS)
 	$(PY) scripts/post_deploy.py $(CDK_ARGS)
 
 diff: setup ## Show what a deploy would change (needs AWS credentials)

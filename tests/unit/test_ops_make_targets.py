@@ -30,7 +30,9 @@ def test_deploy_is_preflight_then_cost_then_cdk_deploy_then_the_wait_and_next_st
     assert lines[0].endswith("scripts/preflight.py deploy -c config=prod")
     # The offline estimate never stops a deploy (an unknown region only skips it).
     assert "scripts/cost.py --source table -c config=prod || echo" in lines[1]
-    assert "/cdk deploy --require-approval never -c config=prod" in lines[2]
+    # cdk deploy builds images/pinpoint with the docker CLI CDK_DOCKER names: one that does BuildKit.
+    assert "scripts/with_buildkit.py " in lines[2]
+    assert lines[2].endswith("/cdk deploy --require-approval never -c config=prod")
     assert lines[3].endswith("scripts/post_deploy.py -c config=prod")
 
 
