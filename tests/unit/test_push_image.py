@@ -1,4 +1,4 @@
-"""Pure-logic tests of ``make push-image``: arguments, tags, stream errors, retries, names.
+"""Pure-logic tests of ``make push-image``: arguments, tags, push stream errors, retries, names.
 
 No Docker engine, AWS endpoint or registry is involved; ``tests/integration/test_push_image.py``
 runs the script against real ones.
@@ -20,7 +20,7 @@ import pytest
 from scripts import push_image
 from scripts.ops import push
 from scripts.ops.aws import aws_session
-from scripts.ops.build import check_checksum_args, read_build_stream, required_checksum_args
+from scripts.ops.build import check_checksum_args, required_checksum_args
 from scripts.ops.ecr import ecr_lifecycle_policy, ecr_registry_auth
 from scripts.ops.engine import Platform, check_platform_runnable, verify_image_platform
 from scripts.ops.errors import EXIT_USAGE, ScriptError, TransientError, die, run_script
@@ -314,23 +314,6 @@ def test_multiline_error_messages_become_one_line() -> None:
     with pytest.raises(ScriptError) as error:
         read_push_stream([error_line("manifest invalid:\n  details\tfollow")])
     assert str(error.value) == "registry refused the push: manifest invalid: details follow"
-
-
-def test_build_stream_yields_the_image_id_or_the_error() -> None:
-    ok = [
-        {"stream": "Step 1/1 : FROM x\n"},
-        {"aux": {"ID": "sha256:1234"}},
-        {"stream": "Successfully built 1234\n"},
-    ]
-    assert read_build_stream(ok) == "sha256:1234"
-    failed = [
-        {"stream": "Step 1/2 : RUN false\n"},
-        error_line("The command '/bin/sh -c false' returned a non-zero code: 1"),
-    ]
-    with pytest.raises(ScriptError, match=r"build failed: The command .* non-zero code: 1"):
-        read_build_stream(failed)
-    with pytest.raises(ScriptError, match="no image ID"):
-        read_build_stream([{"stream": "Step 1/1 : FROM x\n"}])
 
 
 # --------------------------------------------------------------------------------------------
