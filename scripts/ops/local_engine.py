@@ -20,7 +20,7 @@ import docker.models.volumes
 
 from scripts.ops.build import BuildSpec, build_image
 from scripts.ops.docker_cli import DockerCli
-from scripts.ops.engine import Platform, normalize_arch, verify_image_platform
+from scripts.ops.engine import Platform, normalize_arch, verify_built_image
 from scripts.ops.errors import EXIT_USAGE, ScriptError
 from scripts.ops.output import Reporter
 
@@ -100,7 +100,7 @@ def build(
     say(out, f"building {what} for {spec.platform} as {spec.tag}")
     started = time.monotonic()
     image_id = build_image(spec, out, cli=cli)
-    verify_image_platform(client.images.get(image_id).attrs, spec.platform)
+    verify_built_image(client, image_id, spec.platform)
     say(out, f"built {what} in {time.monotonic() - started:.0f}s")
     return image_id
 

@@ -7,7 +7,8 @@ Steps, each failing with one ``error:`` line before anything is left half-done:
    find a docker CLI that builds with BuildKit;
 3. check AWS credentials, create/reconcile the ECR repository and log in with a token;
 4. build with BuildKit through the docker CLI (as ``cdk deploy`` does), then verify the image's
-   architecture (a stage pinned to another platform, or an amd64-only base, gives another one);
+   architecture by its config and by its code (a last stage pinned to another platform gives
+   that platform's programs under the requested label);
 5. push the versioned tag (retrying transient registry errors), and only then ``latest``;
 6. print the digest and the ``make deploy`` command that deploys this tag.
 """
@@ -26,8 +27,7 @@ from scripts.ops.engine import (
     Platform,
     check_platform_runnable,
     docker_client,
-    image_platform,
-    verify_image_platform,
+    verify_built_image,
 )
 from scripts.ops.errors import EXIT_USAGE, ScriptError, TransientError, set_ci_output
 from scripts.ops.output import Reporter
@@ -161,9 +161,8 @@ def push(request: PushRequest, out: Reporter) -> int:
             context=context, platform=platform, tag=f"{image}:{tag}", build_args=settings.build_args
         )
         image_id = build_image(spec, out, cli=cli)
-        attrs = client.images.get(image_id).attrs
-        verify_image_platform(attrs, platform)
-        out.note(f"built {image_id[:19]} for {image_platform(attrs)}")
+        built = verify_built_image(client, image_id, platform)
+        out.note(f"built {image_id[:19]} for {built}")
 
         pushed = push_tag(tag)
         local.commit()  # the versioned tag is in the registry: keep it whatever happens next
