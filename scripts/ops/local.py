@@ -59,8 +59,7 @@ from scripts.ops.local_engine import (
     wait_http,
 )
 from scripts.ops.output import Reporter
-from scripts.ops.pinning import artifacts
-from scripts.ops.pinning import build_args as deploy_build_args
+from scripts.ops.pinning import artifacts, deploy_build_args
 from scripts.ops.preflight import PINPOINT_DOCKERFILE, hidden_pins, pin_first_use
 from scripts.ops.preflight import Request as PreflightRequest
 from scripts.ops.settings import config_from_cdk_args
@@ -173,7 +172,7 @@ def up(request: UpRequest, out: Reporter) -> int:
     cli = find_buildkit_cli()
     say(out, f"builder: BuildKit through {cli}")
     config = pin_checksums(request, config, out)
-    args = {**deploy_build_args(config, PINPOINT_DOCKERFILE), **request.build_args}
+    args = {**deploy_build_args(config), **request.build_args}
     check_checksum_args(PINPOINT_DOCKERFILE, args)
     agent_dir = request.state / "agent"
     # The deployment's own definitions. They import aws_cdk (its jsii runtime starts Node), so

@@ -77,14 +77,16 @@ class Pinned:
     verified_by: str | None  # the companion URL the download matched, None: trust on first download
 
 
+def deploy_build_args(config: PlatformConfig) -> dict[str, str]:
+    """The build args ``cdk deploy`` passes (stacks/constructs/pinpoint_image.py): PINPOINT_VERSION
+    from pinpoint_version (the schema refuses it in image_build_args), image_build_args on top."""
+    return {"PINPOINT_VERSION": config.pinpoint_version, **config.image_build_args}
+
+
 def build_args(config: PlatformConfig, dockerfile: Path) -> dict[str, str]:
-    """The build args the image build sees: Dockerfile defaults < image_build_args, and
-    PINPOINT_VERSION from pinpoint_version (the schema refuses it in image_build_args)."""
-    return {
-        **dockerfile_defaults(dockerfile),
-        "PINPOINT_VERSION": config.pinpoint_version,
-        **config.image_build_args,
-    }
+    """The values the image build sees: Dockerfile defaults < :func:`deploy_build_args`. For
+    computing URLs only: a default may refer to another ARG (``${BASE_IMAGE}``), unexpanded here."""
+    return {**dockerfile_defaults(dockerfile), **deploy_build_args(config)}
 
 
 def _version_hint(template: str, args: dict[str, str], config: PlatformConfig) -> str:

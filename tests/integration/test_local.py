@@ -98,7 +98,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
             ],
             check=True,
         )
-        (root / AGENT).parent.mkdir(parents=True)
+        (root / AGENT).parent.mkdir(parents=True, exist_ok=True)  # the release holds the jars too
         (root / AGENT).write_bytes(
             make_agent_tarball(PINPOINT_VERSION, extra={"pinpoint-bootstrap.jar": jar.read_bytes()})
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.ops.build import BuildSpec, build_failure
+from scripts.ops.build import BuildSpec, build_failure, build_image
 from scripts.ops.docker_cli import DockerCli, candidates, find_buildkit_cli, inspect
 from scripts.ops.engine import Platform
 from scripts.ops.errors import ScriptError
@@ -217,6 +217,63 @@ def test_ci_means_plain_lines(value: str, ci: bool) -> None:
 
 def test_a_reporter_on_a_pipe_is_plain() -> None:
     assert Reporter(stream=io.StringIO()).interactive is False
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_ci_true_is_plain_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    assert Reporter(stream=Terminal()).interactive is True
+    monkeypatch.setenv("CI", "true")
+    assert Reporter(stream=Terminal()).interactive is False
+
+
+def recording_docker(directory: Path, *, fail: bool = False) -> DockerCli:
+    """A `docker build` that records its arguments, prints a plain BuildKit line, writes --iidfile."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "docker"
+    path.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "$@" > "{directory}/argv"\n'
+        'echo "#1 [internal] load build definition from Dockerfile"\n'
+        + ('echo "#2 [1/1] RUN false"; echo "#2 ERROR: exit code: 1"; exit 1\n' if fail else "")
+        + 'while [ "$#" -gt 0 ]; do [ "$1" = --iidfile ] && echo sha256:feed > "$2"; shift; done\n'
+    )
+    path.chmod(0o755)
+    return DockerCli(path=str(path), version="20.10.24", buildx=False)
+
+
+def test_people_get_buildkits_display_ci_gets_plain_lines(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    spec = BuildSpec(context=tmp_path, platform=Platform.parse("linux/arm64"), tag="t:1")
+    plain = io.StringIO()
+    cli = recording_docker(tmp_path / "plain")
+    assert build_image(spec, Reporter(stream=plain, interactive=False), cli=cli) == "sha256:feed"
+    assert "--progress\nplain\n" in (tmp_path / "plain" / "argv").read_text()
+    assert "#1 [internal] load build definition from Dockerfile" in plain.getvalue()  # through the reporter
+
+    cli = recording_docker(tmp_path / "tty")
+    assert build_image(spec, Reporter(stream=io.StringIO(), interactive=True), cli=cli) == "sha256:feed"
+    assert "--progress\ntty\n" in (tmp_path / "tty" / "argv").read_text()
+
+
+def test_a_failed_build_is_one_line_in_both_modes(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    spec = BuildSpec(context=tmp_path, platform=Platform.parse("linux/arm64"), tag="t:1")
+    cli = recording_docker(tmp_path / "cli", fail=True)
+    with pytest.raises(ScriptError, match=r"^build failed: \[1/1\] RUN false: exit code: 1$"):
+        build_image(spec, Reporter(stream=io.StringIO(), interactive=False), cli=cli)
+    with pytest.raises(
+        ScriptError, match=r"^build failed \(docker build exit status 1\): the failed step is shown above$"
+    ):
+        build_image(spec, Reporter(stream=io.StringIO(), interactive=True), cli=cli)
+    with pytest.raises(ScriptError, match="no Dockerfile in build context"):
+        build_image(
+            BuildSpec(context=tmp_path / "cli", platform=spec.platform, tag="t:1"), Reporter(), cli=cli
+        )
 
 
 # --------------------------------------------------------------------------------------------

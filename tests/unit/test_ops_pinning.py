@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.ops.build import required_checksum_args
+from scripts.ops.build import dockerfile_defaults, required_checksum_args
 from scripts.ops.downloads import Probe
 from scripts.ops.errors import EXIT_USAGE, ScriptError
 from scripts.ops.pinning import (
@@ -15,6 +15,7 @@ from scripts.ops.pinning import (
     Artifact,
     Pinned,
     artifacts,
+    deploy_build_args,
     merged_settings,
     probe_problem,
     report_lines,
@@ -104,6 +105,14 @@ def test_the_images_defaults_are_the_real_release_urls() -> None:
         "PINPOINT_WEB_SHA512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-web-{PINPOINT_VERSION}-exec.jar",
         "agent_sha512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-agent-{PINPOINT_VERSION}.tar.gz",
     }
+
+
+def test_the_deploys_build_args_are_the_settings_alone() -> None:
+    """What cdk deploy passes (stacks/constructs/pinpoint_image.py) and make local repeats: never
+    the Dockerfile's defaults, some of which refer to other ARGs (FETCH_IMAGE=${BASE_IMAGE})."""
+    config = parse_settings({"pinpoint_version": "3.0.1", "image_build_args": {"HBASE_SHA512": "ab" * 64}})
+    assert deploy_build_args(config) == {"PINPOINT_VERSION": "3.0.1", "HBASE_SHA512": "ab" * 64}
+    assert "${" in dockerfile_defaults(IMAGE_DOCKERFILE)["FETCH_IMAGE"]
 
 
 def test_without_an_image_build_only_the_agent_is_downloaded(dockerfile: Path) -> None:
