@@ -94,8 +94,9 @@ format: setup ## Apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: setup ## Benchmarks (synth time, config validation, image build at real artifact sizes: needs Docker)
-	$(PY) -m pytest benchmarks --benchmark-only $(PYTEST_ARGS)
+# No addopts: pyproject's `--dist worksteal` turns xdist on, and pytest-benchmark then refuses --benchmark-only.
+bench: setup ## Benchmarks (synth time, config validation, image builds amd64/arm64 at real artifact sizes: needs Docker)
+	$(PY) -m pytest benchmarks --benchmark-only -o addopts="" $(PYTEST_ARGS)
 
 provision-test-host: ## (root) Install and start what integration tests need: Docker engine, QEMU, registry
 	bash scripts/provision_test_host.sh
