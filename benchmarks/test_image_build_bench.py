@@ -9,9 +9,11 @@ distribution under the real top-level directory, its lib/ padded with 300 jars o
 ~168 MB of random bytes. Base images: the locally debootstrapped JREs
 (tests/integration/base_images.py). One run measures, and prints side by side:
 
-* the cold build (``--no-cache``) for linux/amd64 and for linux/arm64 (QEMU on x86), and their
-  ratio (goal: arm64 <= 1.2x amd64: only the target stage runs emulated);
-* the rebuild after a script change, right after that ``--no-cache`` build (goal: <= 2 s);
+* the cold build (``--no-cache``) for linux/amd64 and for linux/arm64 (QEMU on x86), twice
+  each in the order amd64, arm64, arm64, amd64, and the ratio of the means (goal: arm64 <= 1.2x
+  amd64: only the target stage runs emulated);
+* the rebuild after a script change, right after each ``--no-cache`` build (goal: <= 2 s, the
+  slowest counts);
 * the image size.
 
 Figures go to the printed table and pytest-benchmark's ``extra_info`` (``--benchmark-json``);
@@ -52,6 +54,7 @@ HBASE_LIB_JARS = 300  # the order of the real lib/ (hbase-assembly's dependencie
 HBASE_DOCS = 8 * MB  # excluded at extract time, still read and gunzipped
 TAG = "local/pinpoint-bench"
 ARCHES = ("amd64", "arm64")
+ORDER = ("amd64", "arm64", "arm64", "amd64")
 GOAL_ARM64_RATIO = 1.2
 GOAL_REBUILD_S = 2.0
 
@@ -131,7 +134,7 @@ def _timed_build(
 
 
 def _measure(
-    client: docker.DockerClient, mirror: dict[str, str], scratch: Path, arch: str
+    client: docker.DockerClient, mirror: dict[str, str], scratch: Path, arch: str, run: int
 ) -> dict[str, float]:
     args = {
         **mirror,
@@ -140,33 +143,51 @@ def _measure(
     }
     figures = {"cold_build_s": _timed_build(client, IMAGE_DIR, args, arch, no_cache=True)}
     # Right after the --no-cache build: change a script, build with the cache.
-    context = scratch / f"context-{arch}"
+    context = scratch / f"context-{arch}-{run}"
     shutil.copytree(IMAGE_DIR, context)
     supervisor = context / "bin" / "pinpoint-supervisor"
-    supervisor.write_text(supervisor.read_text() + f"# benchmark: a script change {time.time()}\n")
+    supervisor.write_text(supervisor.read_text() + f"# benchmark: a script change, run {run}\n")
     figures["rebuild_after_script_change_s"] = _timed_build(client, context, args, arch, no_cache=False)
     figures["image_size_mb"] = client.images.get(f"{TAG}:{arch}").attrs["Size"] / MB
     return figures
 
 
-def _table(figures: dict[str, dict[str, float]]) -> str:
+def _summary(runs: list[tuple[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per architecture: the mean cold build, the slowest rebuild (the goal is a bound), the size."""
+    summary = {}
+    for arch in ARCHES:
+        mine = [figures for name, figures in runs if name == arch]
+        summary[arch] = {
+            "cold_build_s": sum(f["cold_build_s"] for f in mine) / len(mine),
+            "rebuild_after_script_change_s": max(f["rebuild_after_script_change_s"] for f in mine),
+            "image_size_mb": mine[-1]["image_size_mb"],
+        }
+    return summary
+
+
+def _table(runs: list[tuple[str, dict[str, float]]]) -> str:
+    figures = _summary(runs)
     amd64, arm64 = figures["amd64"], figures["arm64"]
     ratio = arm64["cold_build_s"] / amd64["cold_build_s"]
     slowest_rebuild = max(amd64["rebuild_after_script_change_s"], arm64["rebuild_after_script_change_s"])
+
+    def each(arch: str, key: str) -> str:
+        return "/".join(f"{values[key]:.1f}" for name, values in runs if name == arch)
+
     rows = [
         ("images/pinpoint, BuildKit, real sizes", "amd64", "arm64", "goal", ""),
         (
-            "cold build (--no-cache)",
-            f"{amd64['cold_build_s']:.1f} s",
-            f"{arm64['cold_build_s']:.1f} s",
+            "cold build (--no-cache), mean",
+            f"{amd64['cold_build_s']:.1f} s ({each('amd64', 'cold_build_s')})",
+            f"{arm64['cold_build_s']:.1f} s ({each('arm64', 'cold_build_s')})",
             f"arm64 <= {GOAL_ARM64_RATIO}x amd64",
             f"{ratio:.2f}x {'met' if ratio <= GOAL_ARM64_RATIO else 'MISSED'}",
         ),
         (
-            "rebuild after a script change",
-            f"{amd64['rebuild_after_script_change_s']:.1f} s",
-            f"{arm64['rebuild_after_script_change_s']:.1f} s",
-            f"<= {GOAL_REBUILD_S:.0f} s",
+            "rebuild after a script change, slowest",
+            f"{amd64['rebuild_after_script_change_s']:.1f} s ({each('amd64', 'rebuild_after_script_change_s')})",
+            f"{arm64['rebuild_after_script_change_s']:.1f} s ({each('arm64', 'rebuild_after_script_change_s')})",
+            f"<= {GOAL_REBUILD_S:.0f} s, right after --no-cache",
             "met" if slowest_rebuild <= GOAL_REBUILD_S else "MISSED",
         ),
         ("image size", f"{amd64['image_size_mb']:.0f} MB", f"{arm64['image_size_mb']:.0f} MB", "", ""),
@@ -184,11 +205,12 @@ def test_cold_builds_and_rebuild_after_a_script_change_amd64_and_arm64(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    figures: dict[str, dict[str, float]] = {}
+    runs: list[tuple[str, dict[str, float]]] = []
 
     def measure_both() -> None:
-        for arch in ARCHES:
-            figures[arch] = _measure(client, padded_mirror, tmp_path, arch)
+        # ABBA: what runs first or second on a shared machine weighs on both alike.
+        for run, arch in enumerate(ORDER):
+            runs.append((arch, _measure(client, padded_mirror, tmp_path, arch, run)))
 
     try:
         benchmark.pedantic(measure_both, rounds=1, iterations=1)
@@ -196,15 +218,17 @@ def test_cold_builds_and_rebuild_after_a_script_change_amd64_and_arm64(
         for arch in ARCHES:
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(f"{TAG}:{arch}", force=True)
+    summary = _summary(runs)
     benchmark.extra_info.update(
         {
             f"{arch}_{key}": round(value, 2)
-            for arch, values in figures.items()
+            for arch, values in summary.items()
             for key, value in values.items()
         }
     )
     benchmark.extra_info["arm64_to_amd64_cold"] = round(
-        figures["arm64"]["cold_build_s"] / figures["amd64"]["cold_build_s"], 2
+        summary["arm64"]["cold_build_s"] / summary["amd64"]["cold_build_s"], 2
     )
+    benchmark.extra_info["runs"] = [{"arch": arch, **values} for arch, values in runs]
     with capsys.disabled():
-        print("\n" + _table(figures))
+        print("\n" + _table(runs))
