@@ -141,33 +141,25 @@ def test_with_buildx_the_image_is_loaded_into_the_engine(tmp_path: Path) -> None
 # A failure in one line
 # --------------------------------------------------------------------------------------------
 
-# Plain progress of Debian's docker.io 20.10 CLI (DOCKER_BUILDKIT=1) for a fetch stage without
-# its checksum, with the sibling fetch stage cancelled; captured on the development machine.
-LEGACY_CLI_FAILURE = """\
-#10 [fetch-pinpoint 1/1] RUN : "${PINPOINT_COLLECTOR_SHA512:?set build arg PINPOINT_COLLECTOR_SHA512 to ...}"
-#10 sha256:0a6e4cbd
-#9 [fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz}"
-#9 sha256:372172d4
-#9 0.251 /bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz
-#10 ERROR: context canceled
-#9 ERROR: executor failed running [/bin/bash -o pipefail -c : "${HBASE_SHA512:?...}"]: exit code: 1
-------
- > [fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz}":
-------
-executor failed running [/bin/bash -o pipefail -c : "${HBASE_SHA512:?...}"]: exit code: 1
-"""
+# Plain progress of Debian's docker.io 20.10 CLI (DOCKER_BUILDKIT=1) building images/pinpoint
+# without HBASE_SHA512, captured on the development machine (digest lines left out): the sibling
+# fetch stage is CANCELED, the failed one carries the fail-closed message.
+LEGACY_CLI_FAILURE = (Path(__file__).with_name("build_logs") / "cli-20.10-missing-checksum.txt").read_text()
 
-# The same failure as buildx prints it (docker/buildx's plain progress: output lines repeated
-# in the summary block, then "ERROR: failed to solve:").
+# The same failure in buildx's plain format (written after docker/buildx's progress printer:
+# there is no buildx on the development machine to capture one): output lines repeated in the
+# summary block, then "ERROR: failed to solve:"; and a sibling reported as cancelled with an error.
 BUILDX_FAILURE = """\
-#9 [fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz}"
-#9 0.251 /bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz
-#9 ERROR: process "/bin/bash -o pipefail -c : ..." did not complete successfully: exit code: 1
+#10 [fetch-pinpoint 1/1] RUN : "${PINPOINT_COLLECTOR_SHA512:?set build arg PINPOINT_COLLECTOR_SHA512 to ...}"
+#10 ERROR: context canceled
+#8 [fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-512 of hbase-${HBASE_VERSION}-hadoop3-bin.tar.gz}"
+#8 0.239 /bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase-2.6.5-hadoop3-bin.tar.gz
+#8 ERROR: process "/bin/bash -o pipefail -c : ..." did not complete successfully: exit code: 1
 ------
- > [fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz}":
-0.251 /bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz
+ > [fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-512 of hbase-${HBASE_VERSION}-hadoop3-bin.tar.gz}":
+0.239 /bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase-2.6.5-hadoop3-bin.tar.gz
 ------
-Dockerfile:55
+Dockerfile:58
 ERROR: failed to solve: process "/bin/bash -o pipefail -c : ..." did not complete successfully: exit code: 1
 """
 
@@ -176,7 +168,7 @@ ERROR: failed to solve: process "/bin/bash -o pipefail -c : ..." did not complet
 def test_a_failed_step_is_named_with_its_last_output_line(log: str) -> None:
     assert build_failure(log.splitlines()) == (
         '[fetch-hbase 1/1] RUN : "${HBASE_SHA512:?set build arg HBASE_SHA512 to the SHA-...: '
-        "/bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase.tar.gz"
+        "/bin/bash: line 1: HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of hbase-2.6.5-hadoop3-bin.tar.gz"
     )
 
 

@@ -57,7 +57,12 @@ def test_make_bench_runs_the_benchmarks_rather_than_refusing_them() -> None:
     (command,) = [line for line in make_dry_run("bench").splitlines() if "pytest benchmarks" in line]
     argv = shlex.split(command.replace("pytest benchmarks", "pytest benchmarks/test_image_build_bench.py"))
     result = subprocess.run(
-        [*argv, "--collect-only", "-q"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False
+        [*argv, "--collect-only", "-q"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test_cold_builds_and_rebuild_after_a_script_change_amd64_and_arm64" in result.stdout
