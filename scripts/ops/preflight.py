@@ -200,6 +200,7 @@ def _check_downloads(findings: Findings, request: Request, config: PlatformConfi
         for item, answer in probe_all(http, items):
             problem = probe_problem(item, answer)
             if problem is None:
+                say(f"download {item.url} ({answer.detail})")
                 continue
             if answer.missing or item.pinned is None:
                 findings.add(problem)  # it must be downloaded now, or it never will be

@@ -327,6 +327,11 @@ def test_first_deploy_pins_every_download_into_the_settings_file(
     }
     assert sorted(p.name for p in preflight.config_dir.iterdir()) == ["default.json"]  # atomic: no temp file
     stdout = result.stdout.splitlines()
+    # Where each download comes from, named before anything is pinned.
+    for relative in (HBASE, COLLECTOR, WEB, AGENT):
+        assert any(
+            line.startswith(f"preflight: download {mirror.url(relative)} (HTTP 2") for line in stdout
+        ), stdout
     assert f"preflight: pinning the SHA-512 of 4 download(s) on first use into {path}" in stdout
     assert f"HBASE_SHA512={mirror.sha512(HBASE)}" in stdout
     assert f"  hbase-2.6.5-hadoop3-bin.tar.gz: matches {mirror.url(HBASE)}.sha512" in stdout
