@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.ops.docker_cli import DockerCli, find_buildkit_cli
-from scripts.ops.engine import Platform
+from scripts.ops.engine import DEFAULT_DOCKER_HOST, Platform
 from scripts.ops.errors import EXIT_USAGE, ScriptError, one_line
 from scripts.ops.output import Reporter
 from stacks.config import BUILD_ARG_NAME
@@ -68,19 +68,23 @@ def build_image(spec: BuildSpec, out: Reporter, *, cli: DockerCli | None = None)
     if not (spec.context / spec.dockerfile).is_file():
         raise ScriptError(f"no {spec.dockerfile} in build context {spec.context}", exit_code=EXIT_USAGE)
     cli = cli or find_buildkit_cli()
+    # The engine the SDK checks and pushes from (DOCKER_HOST, else the default socket), not the
+    # CLI's current context, which may name another one.
+    env = cli.environment()
+    env.setdefault("DOCKER_HOST", DEFAULT_DOCKER_HOST)
     with tempfile.TemporaryDirectory(prefix="pinpoint-build-") as scratch:
         iidfile = Path(scratch) / "image-id"
         if out.interactive:
             # Its stdout too goes to our stderr: stdout stays for results.
             argv = spec.command(cli, progress="tty", iidfile=iidfile)
-            code = subprocess.run(argv, env=cli.environment(), stdout=sys.stderr, check=False).returncode
+            code = subprocess.run(argv, env=env, stdout=sys.stderr, check=False).returncode
             if code != 0:
                 raise ScriptError(
                     f"build failed (docker build exit status {code}): the failed step is shown above"
                 )
         else:
             argv = spec.command(cli, progress="plain", iidfile=iidfile)
-            log = _run_plain(argv, cli.environment(), out)
+            log = _run_plain(argv, env, out)
             if log.code != 0:
                 raise ScriptError(f"build failed: {build_failure(log.lines)}")
         image_id = iidfile.read_text().strip() if iidfile.exists() else ""

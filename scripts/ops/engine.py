@@ -22,6 +22,9 @@ import requests
 
 from scripts.ops.errors import ScriptError, one_line
 
+# The engine the docker SDK talks to when DOCKER_HOST is unset (docker.constants.DEFAULT_UNIX_SOCKET).
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
 # One decoded line of a build or push stream from the engine.
 StreamEvent = Mapping[str, Any]
 
@@ -31,7 +34,7 @@ def docker_client(*, timeout: int = 600) -> docker.DockerClient:
 
     ``timeout`` is per HTTP read; builds and pushes stream, so it bounds silence, not duration.
     """
-    where = os.environ.get("DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)")
+    where = os.environ.get("DOCKER_HOST", f"the default socket ({DEFAULT_DOCKER_HOST})")
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()

@@ -229,7 +229,7 @@ def recording_docker(directory: Path, *, fail: bool = False) -> DockerCli:
     path = directory / "docker"
     path.write_text(
         "#!/bin/sh\n"
-        f'printf "%s\\n" "$@" > "{directory}/argv"\n'
+        f'printf "%s\\n" "$@" > "{directory}/argv"; echo "$DOCKER_HOST" > "{directory}/docker-host"\n'
         'echo "#1 [internal] load build definition from Dockerfile"\n'
         + ('echo "#2 [1/1] RUN false"; echo "#2 ERROR: exit code: 1"; exit 1\n' if fail else "")
         + 'while [ "$#" -gt 0 ]; do [ "$1" = --iidfile ] && echo sha256:feed > "$2"; shift; done\n'
@@ -246,6 +246,9 @@ def test_people_get_buildkits_display_ci_gets_plain_lines(tmp_path: Path) -> Non
     assert build_image(spec, Reporter(stream=plain, interactive=False), cli=cli) == "sha256:feed"
     assert "--progress\nplain\n" in (tmp_path / "plain" / "argv").read_text()
     assert "#1 [internal] load build definition from Dockerfile" in plain.getvalue()  # through the reporter
+    # The engine the SDK uses, whatever context the CLI has selected.
+    expected_host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert (tmp_path / "plain" / "docker-host").read_text().strip() == expected_host
 
     cli = recording_docker(tmp_path / "tty")
     assert build_image(spec, Reporter(stream=io.StringIO(), interactive=True), cli=cli) == "sha256:feed"
