@@ -56,7 +56,7 @@ destroy: setup ## Delete the stack; retained (billed until deleted): EFS file sy
 cost: setup ## Monthly list price of the configured deployment, line by line (offline table, or ARGS="--source api")
 	$(PY) scripts/cost.py $(ARGS) $(CDK_ARGS)
 
-status: setup ## Stack, services, rollouts, target health, agent bundle, alarms on one screen; exit 1 when unhealthy
+status: setup ## This stack's services, target health, EMR, last backup, alarms on one screen; exit 1 unhealthy, 3 could not check
 	$(PY) scripts/status.py $(CDK_ARGS)
 
 push-image: setup ## Build images/pinpoint for linux/arm64 and push it to ECR (see --help via ARGS=--help)

@@ -128,16 +128,24 @@ class PinpointStack(Stack):
             # a client created in the same deploy must start after the collector's service.
             self.sample_app.service.node.add_dependency(collector.service)
 
-        # Operations: alarms to one topic and a dashboard; daily backups of HBase data on EFS.
+        # Operations: alarms and notifications to one topic, a dashboard; daily backups of HBase
+        # data on EFS.
         self.monitoring = Monitoring(self, "Monitoring", config=config)
         if self.pinpoint is not None:
             self.monitoring.watch_service(self.pinpoint.service)
+            self.monitoring.notify_task_stops(
+                self.pinpoint.service, hbase_data_lost=config.hbase_storage == "ephemeral"
+            )
         else:
             assert self.collectors is not None
             assert self.web_service is not None
-            # Nothing is stored on these tasks' disks: no ephemeral-storage alarm.
-            self.monitoring.watch_service(self.collectors.service, label="collector", ephemeral_storage=False)
-            self.monitoring.watch_service(self.web_service.service, label="web", ephemeral_storage=False)
+            # Nothing is stored on these tasks' disks: no ephemeral-storage alarm. HBase is outside
+            # them: its failures show in their logs.
+            for label, service in (("collector", self.collectors.service), ("web", self.web_service.service)):
+                self.monitoring.watch_service(service, label=label, ephemeral_storage=False)
+                self.monitoring.watch_hbase_client(service, label=label)
+            if self.emr is not None:
+                self.monitoring.notify_emr_cluster(self.emr.cluster.ref)
         self.monitoring.watch_target_group(
             web.target_group,
             web.load_balancer,
@@ -154,6 +162,7 @@ class PinpointStack(Stack):
             self.hbase_backup = HBaseBackup(
                 self, "HBaseBackup", config=config, file_system=self.pinpoint.hbase_volume.file_system
             )
+            self.monitoring.notify_backup_jobs(self.hbase_backup.vault.backup_vault_name)
 
         self.network, self.cluster, self.collector, self.web, self.agent_volume = (
             network,
@@ -185,6 +194,9 @@ class PinpointStack(Stack):
             subnets=network.private_subnets,
             hbase=hbase,
         )
+        if self.emr is not None:
+            # Termination protection once the tables exist: a failed first deploy still rolls back.
+            self.emr.protect_after(self.table_bootstrap.resource)
         self.collectors = CollectorService(
             self,
             "Collector",
@@ -244,7 +256,12 @@ class PinpointStack(Stack):
                 self.application_security_group.security_group_id,
                 "Attach to app services: collector + EFS access",
             ),
-            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "SNS topic every alarm notifies"),
+            "AlarmTopicArn": (
+                self.monitoring.topic.topic_arn,
+                "SNS topic every alarm and notification goes to",
+            ),
+            # make status reads exactly these (AlarmNamePrefix would match other deployments' too).
+            "AlarmNames": (",".join(self.monitoring.alarms), "This stack's CloudWatch alarms"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
             "WebTargetGroupArn": (self.web.target_group.target_group_arn, "ALB target group of Pinpoint web"),
         }
@@ -264,6 +281,37 @@ class PinpointStack(Stack):
                 self.emr.cluster.ref,
                 "The EMR cluster running HBase (its data is in S3)",
             )
+            outputs["EmrHBaseRootDir"] = (
+                f"s3://{self.emr.data_bucket.bucket_name}/{self.emr.root_dir}",
+                "hbase.rootdir of this cluster (a cluster that replaces it gets another)",
+            )
+        if self.hbase_backup is not None:
+            outputs["HBaseBackupVaultName"] = (
+                self.hbase_backup.vault.backup_vault_name,
+                "AWS Backup vault of the HBase data's daily backups",
+            )
+            outputs["HBaseRestoreRoleArn"] = (
+                self.hbase_backup.restore_role.role_arn,
+                "Role to pass to AWS Backup restore jobs (AWSBackupServiceRolePolicyForRestores)",
+            )
+        if config.hbase_mode == "external":
+            # Your HBase's firewalls must admit these (ZooKeeper, 16000, 16020): README hbase_mode=external.
+            assert self.collectors is not None
+            assert self.web_service is not None
+            assert self.table_bootstrap is not None
+            for name, group, what in (
+                ("CollectorSecurityGroupId", self.collectors.security_group, "collector tasks"),
+                ("WebSecurityGroupId", self.web_service.security_group, "web tasks"),
+                (
+                    "TableBootstrapSecurityGroupId",
+                    self.table_bootstrap.security_group,
+                    "table bootstrap task",
+                ),
+            ):
+                outputs[name] = (
+                    group.security_group_id,
+                    f"Security group of the {what}: admit it into your HBase",
+                )
         if self.collector_nlb is not None:
             outputs["CollectorNlbDnsName"] = (
                 self.collector_nlb.load_balancer.load_balancer_dns_name,

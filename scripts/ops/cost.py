@@ -32,7 +32,34 @@ FREE_EPHEMERAL_GIB = 20  # Fargate includes 20 GB of ephemeral storage per task 
 LB_CAPACITY_UNITS = Decimal(1)  # average (N)LCUs: an internal UI and a few agents stay below one
 AGENT_VOLUME_GB = Decimal("0.1")  # a few agent bundles of ~30 MB each on the agent EFS
 HBASE_DATA_GB = Decimal(50)  # HBase data on EFS (hbase_storage=efs) or S3 (emr): grows with traffic
-EMR_EBS_GIB_PER_NODE = Decimal(64)  # EBS gp3 per EMR node (root + HDFS scratch; check EbsConfiguration)
+# hbase_storage=efs on Elastic throughput (efs_volume.py) bills every GB read and written. HBase
+# writes its WAL, flushes and compactions (each compaction rewrites store files), and reads for
+# queries and compactions: a quiet deployment's monthly guess.
+EFS_READ_GB, EFS_WRITE_GB = Decimal(100), Decimal(150)
+# AWS Backup keeps the first backup whole and each later one as what changed since. Compactions
+# rewrite store files (a major compaction all of them, weekly by default), so a tenth of the data
+# is assumed to change a day.
+BACKUP_DAILY_CHANGE = Decimal("0.1")
+# EMR's default EBS for an EBS-only instance (Graviton types are): the root volume, 15 GiB gp3
+# with EMR 6.10+/6.15+ ("Customizing the Amazon EBS root device volume", EMR Management Guide),
+# and data volumes by instance size ("Instance storage", "Default Amazon EBS storage for
+# instances"; the page's table as a public EMR pricing tool transcribes it, EmrEbsDefaults; the
+# search tool's copy of the page stops before the table). The page says "gp2 or gp3" for the
+# data volumes without saying which when: they are priced as gp2, the dearer.
+EMR_ROOT_GIB = 15
+EMR_DATA_GIB_BY_SIZE = {
+    "large": 32,
+    "xlarge": 64,
+    "2xlarge": 128,
+    "4xlarge": 256,
+    "8xlarge": 512,
+    "9xlarge": 576,
+    "10xlarge": 640,
+    "12xlarge": 768,
+    "16xlarge": 1024,
+    "18xlarge": 1152,
+    "24xlarge": 1536,
+}
 LOG_GB_PER_TASK = Decimal(1)  # CloudWatch Logs ingested per running task per month
 FLOW_LOG_GB = Decimal(2)  # VPC flow logs of a new, quiet VPC per month
 INSIGHTS_METRICS_CLUSTER, INSIGHTS_METRICS_SERVICE = 15, 20  # Container Insights custom metrics
@@ -156,11 +183,33 @@ def services(config: PlatformConfig) -> list[Service]:
 
 
 def alarm_count(config: PlatformConfig) -> int:
-    """Alarms of the monitoring construct (phase-2 contract): per watched ECS service running
-    tasks, CPU and memory (+ ephemeral storage for the all-in-one), the web target group's
-    unhealthy hosts and 5xx, and the agent distributor's errors."""
-    per_services = 4 if config.hbase_mode == "embedded" else 2 * 3
+    """The alarms the monitoring construct creates (tests/unit/test_ops_cost.py compares this with
+    every synthesized variant): per watched ECS service no running task, CPU and memory, plus the
+    all-in-one's ephemeral storage (only with Container Insights, which alone reports it) or the
+    distributed services' failed HBase calls; the web target group's unhealthy hosts and 5xx; the
+    agent distributor's failures."""
+    if config.hbase_mode == "embedded":
+        per_services = 3 + (config.container_insights != "disabled")
+    else:
+        per_services = 2 * (3 + 1)
     return per_services + 2 + 1
+
+
+def metric_filter_count(config: PlatformConfig) -> int:
+    """Log metric filters, each a custom metric: the agent distributor's "[ERROR]" lines, and the
+    collector's and web's failed HBase calls in the distributed topology."""
+    return 1 + (0 if config.hbase_mode == "embedded" else 2)
+
+
+def emr_data_gib(instance_type: str) -> int:
+    """EMR's default data EBS for an EBS-only instance type; one line if its size is not known."""
+    size = instance_type.partition(".")[2]
+    if size not in EMR_DATA_GIB_BY_SIZE:
+        raise ScriptError(
+            f"cannot price the EMR nodes' EBS: EMR's default EBS storage for {instance_type} is not known here "
+            f"(known sizes: {', '.join(EMR_DATA_GIB_BY_SIZE)}; EMR Management Guide, Instance storage)"
+        )
+    return EMR_DATA_GIB_BY_SIZE[size]
 
 
 class Lines:
@@ -225,8 +274,12 @@ def compute(out: Lines, config: PlatformConfig) -> list[Service]:
         for role, count, kind in groups:
             out.add(f"EMR fee {kind}, {role} ({count})", count * HOURS, "h", "emr_instance_hour", kind)
         nodes = 1 + config.emr_core_instance_count
-        label = f"EBS gp3 on the EMR nodes, estimate ({nodes} nodes x {EMR_EBS_GIB_PER_NODE} GiB assumed)"
-        out.add(label, nodes * EMR_EBS_GIB_PER_NODE, "GB-month", "ebs_gp3_gb_month")
+        label = f"EBS gp3 root volumes of the EMR nodes ({nodes} nodes x {EMR_ROOT_GIB} GiB)"
+        out.add(label, nodes * EMR_ROOT_GIB, "GB-month", "ebs_gp3_gb_month")
+        for role, count, kind in groups:
+            gib = emr_data_gib(kind)
+            label = f"EBS data volumes, EMR {role} ({count} x {kind}: {gib} GiB each), priced as gp2"
+            out.add(label, count * gib, "GB-month", "ebs_gp2_gb_month")
         label = f"S3 storage of the HBase data, estimate ({HBASE_DATA_GB} GB assumed)"
         out.add(label, HBASE_DATA_GB, "GB-month", "s3_standard_gb_month")
     return running
@@ -262,17 +315,37 @@ def storage(out: Lines, config: PlatformConfig) -> None:
     if config.hbase_mode == "embedded" and config.hbase_storage == "efs":
         label = f"EFS HBase data, estimate ({HBASE_DATA_GB} GB assumed)"
         out.add(label, HBASE_DATA_GB, "GB-month", "efs_standard_gb_month")
+        label = f"EFS Elastic throughput reads of the HBase data, estimate ({EFS_READ_GB} GB a month assumed)"
+        out.add(label, EFS_READ_GB, "GB", "efs_elastic_read_gb")
         label = (
-            f"AWS Backup of the HBase data, estimate ({HBASE_DATA_GB} GB warm assumed, daily, "
-            f"kept {config.backup_retention_days} days)"
+            f"EFS Elastic throughput writes of the HBase data, estimate ({EFS_WRITE_GB} GB a month assumed)"
         )
-        out.add(label, HBASE_DATA_GB, "GB-month", "backup_efs_warm_gb_month")
+        out.add(label, EFS_WRITE_GB, "GB", "efs_elastic_write_gb")
+        retention = config.backup_retention_days
+        changed = HBASE_DATA_GB * BACKUP_DAILY_CHANGE
+        stored = HBASE_DATA_GB + changed * (retention - 1)
+        label = (
+            f"AWS Backup of the HBase data, estimate ({HBASE_DATA_GB} GB + {number(changed)} GB changed a day, "
+            f"daily backups kept backup_retention_days={retention}: {number(stored)} GB warm)"
+        )
+        out.add(label, stored, "GB-month", "backup_efs_warm_gb_month")
+        out.bill.assumptions.append(
+            f"AWS Backup keeps the first backup whole and then what changed: {number(BACKUP_DAILY_CHANGE * 100)} % "
+            "of the HBase data a day assumed (compactions rewrite store files)"
+        )
     out.add("Secrets Manager secret (web admin password)", 1, "secret-month", "secret_month")
 
 
 def observability(out: Lines, config: PlatformConfig, running: list[Service]) -> None:
     alarms = alarm_count(config)
     out.add(f"CloudWatch alarms ({alarms})", alarms, "alarm-month", "cw_alarm_month")
+    filters = metric_filter_count(config)
+    label = f"CloudWatch custom metrics of the log metric filters ({filters}), at most"
+    out.add(label, filters, "metric-month", "cw_metric_month")
+    out.bill.assumptions.append(
+        "a log metric filter's metric is billed for the hours it publishes, which is only when a line matches: "
+        "priced as a whole month"
+    )
     out.add(f"CloudWatch dashboard ({DASHBOARDS})", DASHBOARDS, "dashboard-month", "cw_dashboard_month")
     flows = config.vpc_id is None  # flow logs only on a VPC the stack creates
     ingest = sum(s.tasks for s in running) * LOG_GB_PER_TASK + (FLOW_LOG_GB if flows else 0)
@@ -305,7 +378,9 @@ def estimate(
     network(out, config)
     storage(out, config)
     observability(out, config, running)
-    not_counted = "data transfer, NAT data processing and requests are not counted"
+    not_counted = (
+        "data transfer, NAT data processing, requests, SNS deliveries and EventBridge matches are not counted"
+    )
     if config.hbase_mode != "embedded":  # only these modes run a table bootstrap task
         not_counted += "; the table bootstrap task runs minutes per deploy"
     bill.assumptions.append(f"{HOURS} h a month; usage-driven lines are estimates; {not_counted}")

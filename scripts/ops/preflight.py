@@ -4,8 +4,10 @@ Every check runs and every problem is reported at once, one line each, before an
 changed: the settings (the schema ``cdk synth`` uses), the AWS region and credentials (named
 apart: no region, no credentials, unreachable STS, rejected credentials), the CDK bootstrap,
 the Docker engine, its emulation of the task's architecture and a docker CLI that builds with
-BuildKit (deploys that build the image), and the downloads the deploy verifies (a version that
-does not exist, checksums not pinned in strict mode). Only when nothing is wrong does a deploy take its first-run steps:
+BuildKit (deploys that build the image), the downloads the deploy verifies (a version that does
+not exist, checksums not pinned in strict mode), and with ``hbase_mode=emr`` what EMR needs
+(scripts/ops/emr_prerequisites.py: the release and instance types, an imported VPC's DNS and ways
+out). Only when nothing is wrong does a deploy take its first-run steps:
 
 * bootstrap the account/region with the pinned CDK CLI when needed (``auto_bootstrap``);
 * pin the SHA-512 of each download not pinned yet (trust on first download where nothing is
@@ -32,6 +34,7 @@ from scripts.ops.bootstrap import (
     run_cdk_bootstrap,
 )
 from scripts.ops.docker_cli import find_buildkit_cli
+from scripts.ops.emr_prerequisites import check_emr
 from scripts.ops.engine import Platform, check_platform_runnable, docker_client
 from scripts.ops.errors import EXIT_FAILURE, EXIT_USAGE, ScriptError, error_line
 from scripts.ops.output import Reporter
@@ -117,6 +120,17 @@ def check(request: Request, out: Reporter) -> tuple[Findings, PlatformConfig | N
             findings.bootstrap = identity
         elif request.action in ("deploy", "diff"):
             _check_bootstrap(findings, aws.session, identity, request.action, config)
+            if config is not None and config.hbase_mode == "emr":
+                emr = check_emr(aws.session, config, identity.region)
+                for problem in emr.problems:
+                    findings.add(problem)
+                for warning in emr.warnings:
+                    out.warn(warning)
+                if not emr.problems:
+                    say(
+                        f"EMR offers {config.emr_release_label} with {config.emr_primary_instance_type} and "
+                        f"{config.emr_core_instance_type} in {identity.region}"
+                    )
 
     if request.action == "deploy" and config is not None:
         if config.image_source == "asset":

@@ -1,23 +1,36 @@
 """``make status``: the deployed stack on one screen, and whether it is healthy.
 
-Read-only, from boto3: the CloudFormation stack ``config.stack_name`` (status and outputs),
-every ECS service of the cluster (output ``ClusterName``, whatever the topology): desired /
-running / pending, the primary deployment's rollout state and circuit-breaker failed tasks, the
-health of its tasks' containers; the target health of ``WebTargetGroupArn``; the installed agent
-bundle (``AgentBundle``); the alarms named ``<name_prefix>-...``; the topology (``HBaseMode``,
-``embedded`` for stacks from before it existed).
+Read-only, from boto3, and only this deployment's parts, found through the CloudFormation stack
+``config.stack_name``: its status and outputs; the ECS services that are resources of the stack
+(ListStackResources; not every service of the cluster): desired / running / pending, the primary
+deployment's rollout state and circuit-breaker failed tasks, the health of its tasks' containers;
+the target health of ``WebTargetGroupArn`` and of the collector NLB's target groups (the stack's
+other target groups); the EMR cluster running HBase (``EmrClusterId``, DescribeCluster); the last
+backup job into the HBase backup vault (``HBaseBackupVaultName``, ListBackupJobs); the alarms the
+stack names in ``AlarmNames`` (DescribeAlarms by name: a prefix would also match another
+deployment's ``<name_prefix>-prod-*``); the installed agent bundle (``AgentBundle``); the topology
+(``HBaseMode``, ``embedded`` for stacks from before it existed).
 
-Unhealthy, one reason per line: a stack not in a ``*_COMPLETE`` state (or ROLLBACK_COMPLETE: it
-was never created), a service running fewer tasks than desired, a FAILED rollout, an UNHEALTHY
-container, an unhealthy target (or none healthy), an alarm in ALARM. Response shapes are those
-of the ECS, ELBv2 and CloudWatch API references (DescribeServices, DescribeTasks,
-DescribeTargetHealth, DescribeAlarms).
+Unhealthy, one reason per line (:attr:`Report.problems`): a stack not in a ``*_COMPLETE`` state
+(or ROLLBACK_COMPLETE: it was never created), a service running fewer tasks than desired (1 of 2
+as well as 0 of 1), a FAILED rollout, an UNHEALTHY container, an unhealthy target (or none
+healthy) behind the web ALB or the collector NLB, an EMR cluster that is not RUNNING/WAITING, a
+last backup job that FAILED/ABORTED/EXPIRED/PARTIAL or none for longer than a day's schedule
+allows, an alarm in ALARM or one the stack names that does not exist.
+
+A part that cannot be read (access denied, throttled, the network) is not a problem of the
+deployment: it is one :attr:`Report.unchecked` line, and the other parts are still checked.
+Response shapes are those of the CloudFormation, ECS, ELBv2, EMR, AWS Backup and CloudWatch API
+references (ListStackResources, DescribeServices, DescribeTasks, DescribeTargetGroups,
+DescribeTargetHealth, DescribeCluster, ListBackupJobs, DescribeAlarms).
 """
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,25 +38,44 @@ import botocore.exceptions
 
 from scripts.ops.aws import BotoClient, aws_error
 from scripts.ops.deployed import CLUSTER, describe_stack, outputs_of
-from scripts.ops.errors import ScriptError, one_line
+from scripts.ops.errors import one_line
 
 TARGET_GROUP, BUNDLE, MODE = "WebTargetGroupArn", "AgentBundle", "HBaseMode"
+ALARM_NAMES, EMR_CLUSTER, BACKUP_VAULT = "AlarmNames", "EmrClusterId", "HBaseBackupVaultName"
+SERVICE_TYPE, TARGET_GROUP_TYPE = "AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::TargetGroup"
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services, DescribeTasks 100 tasks
+ALARM_BATCH = 100  # DescribeAlarms takes at most 100 alarm names
 # A target in these states takes no traffic for a reason worth a look; initial/draining are transitions.
 BAD_TARGET_STATES = frozenset({"unhealthy", "unused", "unavailable"})
+# DescribeCluster Status.State values in which the cluster serves HBase (EMR API ClusterStatus).
+EMR_SERVING_STATES = frozenset({"RUNNING", "WAITING"})
+# ListBackupJobs State values that leave no (complete) recovery point (AWS Backup API BackupJob).
+BACKUP_BAD_STATES = frozenset({"FAILED", "ABORTED", "EXPIRED", "PARTIAL"})
+# The plan runs daily at 03:00 UTC, may start within 1 h and run 8 h (stacks/constructs/backup.py):
+# without a job for longer than this, a day was skipped.
+BACKUP_MAX_SILENCE = datetime.timedelta(hours=24 + 1 + 8)
+BACKUP_LOOKBACK = datetime.timedelta(days=8)
 
 
 @dataclass
 class Report:
+    """``lines`` to print; ``problems``: why the deployment is unhealthy; ``unchecked``: what
+    could not be read (so health is unknown for it)."""
+
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def part(self, what: str) -> Iterator[None]:
+        """Check one part; an AWS error reading it becomes one ``unchecked`` line."""
+        try:
+            yield
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+            self.unchecked.append(f"cannot read {what}: {aws_error(error)}")
 
 
-def aws_call(what: str, call: Any, **kwargs: Any) -> Any:
-    try:
-        return call(**kwargs)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        raise ScriptError(f"cannot {what}: {aws_error(error)}") from None
+# --- evaluations on the documented response shapes --------------------------------------------
 
 
 def stack_problems(status: str) -> list[str]:
@@ -97,10 +129,13 @@ def service_problems(service: Mapping[str, Any], tasks: list[Mapping[str, Any]])
     return problems
 
 
-def target_line_and_problems(descriptions: list[Mapping[str, Any]]) -> tuple[str, list[str]]:
-    """``DescribeTargetHealth`` entries as one line, and why they are unhealthy."""
+def target_line_and_problems(
+    descriptions: list[Mapping[str, Any]], *, label: str = "web", serves: str = "the web UI"
+) -> tuple[str, list[str]]:
+    """``DescribeTargetHealth`` entries of the ``label`` target group as one line, and why they
+    are unhealthy."""
     states = Counter(str(d.get("TargetHealth", {}).get("State", "unknown")) for d in descriptions)
-    line = "web target group: " + (
+    line = f"{label} target group: " + (
         ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no targets"
     )
     problems = []
@@ -108,17 +143,64 @@ def target_line_and_problems(descriptions: list[Mapping[str, Any]]) -> tuple[str
         health = description.get("TargetHealth", {})
         if health.get("State") in BAD_TARGET_STATES:
             target = description.get("Target", {})
-            reason = one_line(health.get("Description") or health.get("Reason") or "")
+            why = ": ".join(one_line(health[key]) for key in ("Reason", "Description") if health.get(key))
             problems.append(
-                f"web target {target.get('Id')}:{target.get('Port')} is {health.get('State')}"
-                + (f" ({health.get('Reason')}: {reason})" if reason else "")
+                f"{label} target {target.get('Id')}:{target.get('Port')} is {health.get('State')}"
+                + (f" ({why})" if why else "")
             )
     if not states.get("healthy"):
-        problems.append("the web target group has no healthy target: the web UI is not served")
+        problems.append(f"the {label} target group has no healthy target: {serves} is not served")
     return line, problems
 
 
-def alarm_line_and_problems(alarms: list[Mapping[str, Any]], prefix: str) -> tuple[str, list[str]]:
+def emr_line_and_problems(cluster: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """A ``DescribeCluster`` ``Cluster`` as one line, and why HBase on it is not served."""
+    status = cluster.get("Status") or {}
+    state = str(status.get("State") or "unknown")
+    reason = status.get("StateChangeReason") or {}
+    because = one_line(" ".join(str(reason[k]) for k in ("Code", "Message") if reason.get(k)))
+    line = f"EMR cluster {cluster.get('Id')} ({cluster.get('Name')}): {state}" + (
+        f" ({because})" if because else ""
+    )
+    if state in EMR_SERVING_STATES:
+        return line, []
+    return line, [
+        f"EMR cluster {cluster.get('Id')} is {state}, not RUNNING or WAITING: HBase is not served"
+        + (f" ({because})" if because else "")
+    ]
+
+
+def backup_line_and_problems(
+    jobs: list[Mapping[str, Any]], *, vault: str, now: datetime.datetime, stack_created: datetime.datetime
+) -> tuple[str, list[str]]:
+    """``ListBackupJobs`` entries of the vault (``CreationDate`` as datetimes) as one line about the
+    newest job, and why the backups are not working."""
+    if not jobs:
+        if now - stack_created > BACKUP_MAX_SILENCE:
+            return f"last backup job into {vault}: none in the last {BACKUP_LOOKBACK.days} days", [
+                f"no backup job into {vault} in the last {BACKUP_LOOKBACK.days} days: the daily plan is not running"
+            ]
+        return f"last backup job into {vault}: none yet (the plan runs daily at 03:00 UTC)", []
+    last = max(jobs, key=lambda job: job["CreationDate"])
+    state, created = str(last.get("State")), last["CreationDate"]
+    message = one_line(last.get("StatusMessage") or "")
+    line = f"last backup job into {vault}: {state}, started {created:%Y-%m-%d %H:%M} UTC" + (
+        f" ({message})" if message else ""
+    )
+    problems = []
+    if state in BACKUP_BAD_STATES:
+        problems.append(
+            f"the last backup job into {vault} ({last.get('BackupJobId')}) is {state}"
+            + (f": {message}" if message else "")
+        )
+    if now - created > BACKUP_MAX_SILENCE:
+        hours = int((now - created).total_seconds() // 3600)
+        problems.append(f"no backup job into {vault} for {hours} hours: the daily plan skipped a day")
+    return line, problems
+
+
+def alarm_line_and_problems(alarms: list[Mapping[str, Any]], names: list[str]) -> tuple[str, list[str]]:
+    """``DescribeAlarms`` entries for the stack's alarm ``names`` as one line, and the problems."""
     states = Counter(str(a.get("StateValue")) for a in alarms)
     summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none found"
     problems = [
@@ -126,7 +208,26 @@ def alarm_line_and_problems(alarms: list[Mapping[str, Any]], prefix: str) -> tup
         for a in alarms
         if a.get("StateValue") == "ALARM"
     ]
-    return f"alarms {prefix}*: {summary}", problems
+    found = {str(a.get("AlarmName")) for a in alarms}
+    problems += [
+        f"alarm {name} of the stack does not exist: it watches nothing" for name in names if name not in found
+    ]
+    return f"alarms of the stack ({len(names)}): {summary}", problems
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def stack_resources(cfn: BotoClient, stack_name: str) -> dict[str, list[str]]:
+    """Physical ids of the stack's resources by resource type."""
+    found: dict[str, list[str]] = {}
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for summary in page.get("StackResourceSummaries", []):
+            if summary.get("PhysicalResourceId"):
+                found.setdefault(str(summary.get("ResourceType")), []).append(
+                    str(summary["PhysicalResourceId"])
+                )
+    return found
 
 
 def service_tasks(ecs: BotoClient, cluster: str, name: str) -> list[Mapping[str, Any]]:
@@ -142,39 +243,142 @@ def service_tasks(ecs: BotoClient, cluster: str, name: str) -> list[Mapping[str,
     return [task for task in tasks if task.get("group") == f"service:{name}"]
 
 
-def ecs_report(ecs: BotoClient, cluster: str, report: Report) -> None:
-    arns: list[str] = []
-    try:
-        for page in ecs.get_paginator("list_services").paginate(cluster=cluster):
-            arns += page.get("serviceArns", [])
-        services: list[Mapping[str, Any]] = []
-        for start in range(0, len(arns), DESCRIBE_BATCH):
-            batch = ecs.describe_services(cluster=cluster, services=arns[start : start + DESCRIBE_BATCH])
-            services += batch.get("services", [])
-        if not services:
-            report.problems.append(f"ECS cluster {cluster} has no service")
-        for service in sorted(services, key=lambda s: str(s.get("serviceName"))):
-            tasks = service_tasks(ecs, cluster, str(service.get("serviceName")))
-            report.lines.append(service_line(service, tasks))
-            report.problems += service_problems(service, tasks)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        raise ScriptError(
-            f"cannot describe the ECS services of cluster {cluster}: {aws_error(error)}"
-        ) from None
+def ecs_report(ecs: BotoClient, cluster: str, service_arns: list[str], report: Report) -> None:
+    services: list[Mapping[str, Any]] = []
+    for start in range(0, len(service_arns), DESCRIBE_BATCH):
+        batch = ecs.describe_services(cluster=cluster, services=service_arns[start : start + DESCRIBE_BATCH])
+        services += batch.get("services", [])
+        for failure in batch.get("failures", []):
+            report.problems.append(
+                f"service {failure.get('arn')} of the stack cannot be described: {failure.get('reason')}"
+            )
+    for service in sorted(services, key=lambda s: str(s.get("serviceName"))):
+        tasks = service_tasks(ecs, cluster, str(service.get("serviceName")))
+        report.lines.append(service_line(service, tasks))
+        report.problems += service_problems(service, tasks)
 
 
-def alarms_with_prefix(cloudwatch: BotoClient, prefix: str) -> list[Mapping[str, Any]]:
+def target_health(elbv2: BotoClient, arn: str) -> list[Mapping[str, Any]]:
+    return list(elbv2.describe_target_health(TargetGroupArn=arn).get("TargetHealthDescriptions", []))
+
+
+def collector_nlb_report(elbv2: BotoClient, arns: list[str], report: Report) -> None:
+    """The stack's target groups other than the web's: the collector NLB's, one per port."""
+    groups = elbv2.describe_target_groups(TargetGroupArns=arns).get("TargetGroups", [])
+    for group in sorted(groups, key=lambda g: int(g.get("Port") or 0)):
+        line, problems = target_line_and_problems(
+            target_health(elbv2, str(group["TargetGroupArn"])),
+            label=f"collector NLB port {group.get('Port')}",
+            serves="agents outside Service Connect",
+        )
+        report.lines.append(line)
+        report.problems += problems
+
+
+def backup_jobs(backup: BotoClient, vault: str, since: datetime.datetime) -> list[Mapping[str, Any]]:
+    jobs: list[Mapping[str, Any]] = []
+    for page in backup.get_paginator("list_backup_jobs").paginate(
+        ByBackupVaultName=vault, ByCreatedAfter=since
+    ):
+        jobs += page.get("BackupJobs", [])
+    return jobs
+
+
+def alarms_named(cloudwatch: BotoClient, names: list[str]) -> list[Mapping[str, Any]]:
     alarms: list[Mapping[str, Any]] = []
-    pages: Iterable[Mapping[str, Any]] = cloudwatch.get_paginator("describe_alarms").paginate(
-        AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
-    )
-    for page in pages:
-        alarms += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+    for start in range(0, len(names), ALARM_BATCH):
+        for page in cloudwatch.get_paginator("describe_alarms").paginate(
+            AlarmNames=names[start : start + ALARM_BATCH], AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+        ):
+            alarms += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
     return alarms
 
 
-def gather(clients: Mapping[str, BotoClient], *, stack_name: str, name_prefix: str, where: str) -> Report:
-    """The whole status (``clients``: cloudformation, ecs, elbv2, cloudwatch)."""
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+# --- the parts of the report --------------------------------------------------------------------
+
+
+def services_part(
+    report: Report,
+    ecs: BotoClient,
+    stack_name: str,
+    cluster: str | None,
+    resources: dict[str, list[str]] | None,
+) -> None:
+    if not cluster:
+        report.problems.append(f"stack {stack_name} has no output {CLUSTER}: its services cannot be found")
+    elif resources is None:
+        return  # the stack's resources could not be read: already one "unchecked" line
+    elif not resources.get(SERVICE_TYPE):
+        report.problems.append(f"stack {stack_name} has no ECS service")
+    else:
+        with report.part(f"the ECS services of stack {stack_name} in cluster {cluster}"):
+            ecs_report(ecs, cluster, resources[SERVICE_TYPE], report)
+
+
+def targets_part(
+    report: Report, elbv2: BotoClient, web_target_group: str | None, resources: dict[str, list[str]] | None
+) -> None:
+    if web_target_group:
+        with report.part(f"the target health of {web_target_group}"):
+            line, problems = target_line_and_problems(target_health(elbv2, web_target_group))
+            report.lines.append(line)
+            report.problems += problems
+    else:
+        report.lines.append(
+            f"web target group: unknown (no output {TARGET_GROUP}; a stack from an older version)"
+        )
+    other_groups = (resources or {}).get(TARGET_GROUP_TYPE, [])
+    if collector_groups := [arn for arn in other_groups if arn != web_target_group]:
+        with report.part("the target health of the collector NLB"):
+            collector_nlb_report(elbv2, collector_groups, report)
+
+
+def emr_part(report: Report, emr: BotoClient, cluster_id: str) -> None:
+    with report.part(f"EMR cluster {cluster_id}"):
+        line, problems = emr_line_and_problems(emr.describe_cluster(ClusterId=cluster_id)["Cluster"])
+        report.lines.append(line)
+        report.problems += problems
+
+
+def backup_part(
+    report: Report,
+    backup: BotoClient,
+    vault: str,
+    *,
+    now: datetime.datetime,
+    stack_created: datetime.datetime,
+) -> None:
+    with report.part(f"the backup jobs of vault {vault}"):
+        jobs = backup_jobs(backup, vault, now - BACKUP_LOOKBACK)
+        line, problems = backup_line_and_problems(jobs, vault=vault, now=now, stack_created=stack_created)
+        report.lines.append(line)
+        report.problems += problems
+
+
+def alarms_part(report: Report, cloudwatch: BotoClient, stack_name: str, alarm_names: str | None) -> None:
+    if alarm_names is None:
+        report.lines.append(f"alarms: unknown (no output {ALARM_NAMES}; a stack from an older version)")
+        return
+    names = [name for name in alarm_names.split(",") if name]
+    with report.part(f"the alarms of stack {stack_name}"):
+        line, problems = alarm_line_and_problems(alarms_named(cloudwatch, names), names)
+        report.lines.append(line)
+        report.problems += problems
+
+
+def gather(
+    clients: Mapping[str, BotoClient],
+    *,
+    stack_name: str,
+    where: str,
+    now: Callable[[], datetime.datetime] = utc_now,
+) -> Report:
+    """The whole status (``clients``: cloudformation, ecs, elbv2, emr, backup, cloudwatch). A
+    stack that cannot be read raises :class:`~scripts.ops.errors.ScriptError`."""
     report = Report()
     stack = describe_stack(clients["cloudformation"], stack_name)
     outputs = outputs_of(stack)
@@ -186,32 +390,18 @@ def gather(clients: Mapping[str, BotoClient], *, stack_name: str, name_prefix: s
         report.lines.append("  note: its last update failed and was rolled back; the previous version runs")
     report.problems += stack_problems(status)
 
-    if cluster := outputs.get(CLUSTER):
-        ecs_report(clients["ecs"], cluster, report)
-    else:
-        report.problems.append(f"stack {stack_name} has no output {CLUSTER}: its services cannot be found")
-
-    if target_group := outputs.get(TARGET_GROUP):
-        health = aws_call(
-            f"read the target health of {target_group}",
-            clients["elbv2"].describe_target_health,
-            TargetGroupArn=target_group,
+    resources: dict[str, list[str]] | None = None
+    with report.part(f"the resources of stack {stack_name}"):
+        resources = stack_resources(clients["cloudformation"], stack_name)
+    services_part(report, clients["ecs"], stack_name, outputs.get(CLUSTER), resources)
+    targets_part(report, clients["elbv2"], outputs.get(TARGET_GROUP), resources)
+    if cluster_id := outputs.get(EMR_CLUSTER):
+        emr_part(report, clients["emr"], cluster_id)
+    if vault := outputs.get(BACKUP_VAULT):
+        moment = now()
+        backup_part(
+            report, clients["backup"], vault, now=moment, stack_created=stack.get("CreationTime") or moment
         )
-        line, problems = target_line_and_problems(health.get("TargetHealthDescriptions", []))
-        report.lines.append(line)
-        report.problems += problems
-    else:
-        report.lines.append(
-            f"web target group: unknown (no output {TARGET_GROUP}; a stack from an older version)"
-        )
-
     report.lines.append(f"agent bundle: {outputs.get(BUNDLE) or f'unknown (no output {BUNDLE})'}")
-    prefix = f"{name_prefix}-"
-    try:
-        alarms = alarms_with_prefix(clients["cloudwatch"], prefix)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        raise ScriptError(f"cannot read the alarms {prefix}*: {aws_error(error)}") from None
-    line, problems = alarm_line_and_problems(alarms, prefix)
-    report.lines.append(line)
-    report.problems += problems
+    alarms_part(report, clients["cloudwatch"], stack_name, outputs.get(ALARM_NAMES))
     return report

@@ -62,8 +62,14 @@ PINPOINT_RELEASE = re.compile(r"^\d+\.\d+\.\d+$")
 EMAIL_ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-# EMR 6+ ships HBase 2.x, the only server line Pinpoint 3.1's client (2.5.x) supports.
-EMR_RELEASE_LABEL = re.compile(r"^emr-(?:[6-9]|[1-9]\d)\.\d+\.\d+$")
+# EMR 6.x and 7.x ship HBase 2.x, the only server line Pinpoint 3.1's client (2.5.x) supports. 8.x
+# changes the service-access contract (a VPC endpoint on 443 instead of an ENI on 8443/9443:
+# ManagementGuide emr-man-sec-groups, "Amazon EMR-managed security group for service access"),
+# which stacks/constructs/emr_hbase.py does not implement.
+EMR_RELEASE_LABEL = re.compile(r"^emr-[67]\.\d+\.\d+$")
+# Amazon EMR WAL (hbase.emr.wal.enabled) exists from this release on (ReleaseGuide
+# emr-hbase-wal-considerations: "available to use with Amazon EMR releases 6.15.0 and higher").
+EMR_WAL_MIN_RELEASE = (6, 15, 0)
 # Graviton (ARM64) EC2 instance types: a "g" after the generation digit, e.g. m7g.xlarge, r6gd.2xlarge.
 GRAVITON_INSTANCE_TYPE = re.compile(r"^[a-z]+\d+g[a-z]*\.(?:medium|large|\d*xlarge|metal)$")
 # An object in S3 (EMR's PEM certificates zip for in-transit encryption): s3://bucket/key.zip.
@@ -76,6 +82,17 @@ ZOOKEEPER_SERVER = re.compile(
     r"^(?=.{1,253}:)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
     r":(?:[1-9]\d{0,3}|[1-5]\d{4}|6[0-4]\d{3}|65[0-4]\d{2}|655[0-2]\d|6553[0-5])$"
 )
+
+# The table bootstrap's budget when bootstrap_timeout_seconds is not set: on EMR, pre-split tables are
+# created on S3 (each region's directory and .regioninfo is an S3 write), slower than on HDFS.
+EMR_BOOTSTRAP_TIMEOUT_SECONDS = 1800
+
+
+def release_version(label: str) -> tuple[int, int, int]:
+    """``emr-7.13.0`` -> (7, 13, 0)."""
+    major, minor, patch = label.removeprefix("emr-").split(".")
+    return int(major), int(minor), int(patch)
+
 
 # The container's health check and the ALB need the web up; the image must finish booting
 # (HBase, table bootstrap, collector and web) this long before the ECS grace period ends.
@@ -111,7 +128,11 @@ PATTERN_RULES: dict[str, tuple[re.Pattern[str], str]] = {
     ),
     "hbase_efs_file_system_id": (EFS_FILE_SYSTEM_ID, "an EFS file system id such as fs-0123456789abcdef0"),
     "alarm_email": (EMAIL_ADDRESS, "an e-mail address such as ops@example.com"),
-    "emr_release_label": (EMR_RELEASE_LABEL, "an Amazon EMR release label emr-6.x or later, e.g. emr-7.13.0"),
+    "emr_release_label": (
+        EMR_RELEASE_LABEL,
+        "an Amazon EMR 6.x or 7.x release label such as emr-7.13.0 (HBase 2.x; 8.x's service-access network is "
+        "not supported)",
+    ),
     "emr_primary_instance_type": (GRAVITON_INSTANCE_TYPE, "a Graviton instance type such as m7g.xlarge"),
     "emr_core_instance_type": (GRAVITON_INSTANCE_TYPE, "a Graviton instance type such as m7g.xlarge"),
     "hbase_znode_parent": (HBASE_ZNODE, "an absolute ZooKeeper path such as /hbase"),
@@ -189,6 +210,7 @@ def _not_bool(value: Any) -> Any:
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_parse_json_object)]
 OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
+OptionalInt = Annotated[int | None, BeforeValidator(_none_if_empty), BeforeValidator(_not_bool)]
 Int = Annotated[int, BeforeValidator(_not_bool)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
 

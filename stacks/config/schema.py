@@ -17,6 +17,8 @@ from stacks.config.rules import (
     ALLOWED_VALUES,
     BOOT_MARGIN_SECONDS,
     BUILD_ARG_NAME,
+    EMR_BOOTSTRAP_TIMEOUT_SECONDS,
+    EMR_WAL_MIN_RELEASE,
     FARGATE_CPU_MEMORY,
     HTTP_HEADER_NAME,
     LIST_PATTERN_RULES,
@@ -26,11 +28,13 @@ from stacks.config.rules import (
     URL_PATH,
     Float,
     Int,
+    OptionalInt,
     OptionalStr,
     StrDict,
     StrList,
     parse_cidr,
     private_subnet_mask,
+    release_version,
     subnets_fit,
     validate_ecr_repository_name,
     validate_image_tag,
@@ -282,10 +286,13 @@ class PlatformConfig(BaseModel):
     hbase_external_cidrs: StrList = Field(
         default_factory=list,
         description="hbase_mode=external: CIDRs of your ZooKeeper servers, HBase master and RegionServers "
-        "(the tasks' egress to the quorum's ports, 16000 and 16020); empty means the VPC's CIDR. Never /0.",
+        "(the tasks' egress to the quorum's ports, 16000 and 16020); empty means the VPC's CIDR, which reaches "
+        "an HBase inside this VPC only: list the CIDRs of one in a peered VPC or on-premises. Never /0.",
     )
     emr_release_label: str = Field(
-        "emr-7.13.0", description="hbase_mode=emr: Amazon EMR release (6.x or later: HBase 2.x)."
+        "emr-7.13.0",
+        description="hbase_mode=emr: Amazon EMR release, 6.x or 7.x (HBase 2.x); 6.15.0 or later with emr_wal. "
+        "make deploy checks the instance types against it (ListSupportedInstanceTypes).",
     )
     emr_primary_instance_type: str = Field(
         "m7g.xlarge", description="hbase_mode=emr: primary node instance type (Graviton)."
@@ -296,10 +303,11 @@ class PlatformConfig(BaseModel):
     emr_core_instance_count: Int = Field(
         2, ge=1, le=50, description="hbase_mode=emr: core nodes (RegionServers), 1-50."
     )
-    emr_in_transit_encryption: bool = Field(
-        True,
-        description="hbase_mode=emr: EMR in-transit encryption (TLS between the cluster's own services; "
-        "needs emr_tls_certificates_s3_uri). Pinpoint's HBase 2.5 client speaks plain RPC either way.",
+    emr_in_transit_encryption: bool | None = Field(
+        None,
+        description="hbase_mode=emr: EMR in-transit encryption (TLS between the cluster's own services). "
+        "Default: on when emr_tls_certificates_s3_uri is set (EMR creates no certificates), else off with a "
+        "synth warning. Pinpoint's HBase 2.5 client speaks plain RPC and ZooKeeper either way (README).",
     )
     emr_tls_certificates_s3_uri: OptionalStr = Field(
         None,
@@ -307,6 +315,20 @@ class PlatformConfig(BaseModel):
         "certificateChain.pem (a certificate for the nodes' private DNS names: *.<region>.compute.internal, "
         "*.ec2.internal in us-east-1) and optionally "
         "trustedCertificates.pem; EMR creates no certificates itself.",
+    )
+    emr_wal: bool = Field(
+        True,
+        description="hbase_mode=emr: HBase's write-ahead log in Amazon EMR WAL (a paid AWS service, EMR 6.15+: "
+        "unflushed edits survive the loss of nodes or the cluster); false: on the core nodes' HDFS with two "
+        "copies (needs emr_core_instance_count >= 2; survives one lost core node).",
+    )
+    bootstrap_timeout_seconds: OptionalInt = Field(
+        None,
+        ge=60,
+        le=2400,
+        description="hbase_mode=emr/external: time the table bootstrap task may take to reach HBase, create "
+        f"missing tables and apply TTL changes (60-2400 s); default {EMR_BOOTSTRAP_TIMEOUT_SECONDS} with emr "
+        "(pre-split tables on S3 are slow to create), boot_timeout_seconds with external.",
     )
     collector_min_count: Int = Field(
         2,
@@ -325,6 +347,14 @@ class PlatformConfig(BaseModel):
         ge=10,
         le=90,
         description="hbase_mode=emr/external: collector CPU the autoscaling aims at (10-90 %).",
+    )
+    collector_max_connection_age_seconds: Int = Field(
+        300,
+        ge=60,
+        le=10800,
+        description="hbase_mode=emr/external: collectors close each agent connection after this long (gRPC max "
+        "connection age, 60-10800 s; upstream's 3 h); agents reconnect and spread over the collectors running "
+        "then, new ones included. Autoscaling waits this long after a scale-out before the next.",
     )
     collector_cpu: Int = Field(
         2048, description="hbase_mode=emr/external: collector task CPU units (a Fargate size)."
@@ -634,29 +664,74 @@ class PlatformConfig(BaseModel):
                 f"allowed: at least collector_min_count ({self.collector_min_count})",
             )
         self._check_emr_encryption()
+        self._check_emr_durability()
+        if self.bootstrap_timeout_seconds is not None and self.hbase_mode == "embedded":
+            raise SettingError(
+                "bootstrap_timeout_seconds",
+                self.bootstrap_timeout_seconds,
+                "allowed: only with hbase_mode=emr or external (the all-in-one creates its tables within "
+                "boot_timeout_seconds)",
+            )
 
     def _check_emr_encryption(self) -> None:
         """EMR's in-transit encryption needs certificates the user provides (PEM zip in S3):
         EMR creates none, and a security configuration without them is rejected."""
         uri = self.emr_tls_certificates_s3_uri
-        if uri and (self.hbase_mode != "emr" or not self.emr_in_transit_encryption):
+        if uri and (self.hbase_mode != "emr" or self.emr_in_transit_encryption is False):
             raise SettingError(
                 "emr_tls_certificates_s3_uri",
                 uri,
-                "allowed: only with hbase_mode=emr and emr_in_transit_encryption=true",
+                "allowed: only with hbase_mode=emr and in-transit encryption (emr_in_transit_encryption unset or true)",
             )
         if self.hbase_mode == "emr" and self.emr_in_transit_encryption and not uri:
             raise SettingError(
                 "emr_tls_certificates_s3_uri",
                 None,
                 "allowed: s3://<bucket>/<key>.zip with the PEM certificates EMR's in-transit encryption "
-                "needs (README: Topologies), or set emr_in_transit_encryption=false to run without it",
+                "needs (README: hbase_mode=emr), or leave emr_in_transit_encryption unset to run without it",
+            )
+
+    def _check_emr_durability(self) -> None:
+        """Where the WAL lives decides what a lost node costs (ReleaseGuide emr-hbase-wal,
+        emr-hdfs-config): EMR WAL needs 6.15+, two HDFS copies need two core nodes."""
+        if self.hbase_mode != "emr":
+            return
+        if self.emr_wal and release_version(self.emr_release_label) < EMR_WAL_MIN_RELEASE:
+            minimum = ".".join(map(str, EMR_WAL_MIN_RELEASE))
+            raise SettingError(
+                "emr_release_label",
+                self.emr_release_label,
+                f"allowed with emr_wal=true: emr-{minimum} or later (Amazon EMR WAL starts there), or set "
+                "emr_wal=false to keep the WAL on HDFS",
+            )
+        if not self.emr_wal and self.emr_core_instance_count < 2:
+            raise SettingError(
+                "emr_core_instance_count",
+                self.emr_core_instance_count,
+                "allowed with emr_wal=false: 2 or more (the WAL's two HDFS copies need two core nodes), or "
+                "emr_wal=true",
             )
 
     # --- derived values ------------------------------------------------------------------------
     @property
     def collector_ports(self) -> tuple[int, int, int]:
         return (self.collector_agent_port, self.collector_stat_port, self.collector_span_port)
+
+    @property
+    def emr_in_transit(self) -> bool:
+        """In-transit encryption as the cluster gets it: on exactly when there are certificates."""
+        if self.emr_in_transit_encryption is None:
+            return self.emr_tls_certificates_s3_uri is not None
+        return self.emr_in_transit_encryption
+
+    @property
+    def bootstrap_budget_seconds(self) -> int:
+        """The table bootstrap task's whole budget (PINPOINT_BOOT_TIMEOUT_SECONDS of its role)."""
+        if self.bootstrap_timeout_seconds is not None:
+            return self.bootstrap_timeout_seconds
+        if self.hbase_mode == "emr":
+            return EMR_BOOTSTRAP_TIMEOUT_SECONDS
+        return self.boot_timeout_seconds
 
 
 def _check_task_size(key: str, cpu: int, memory: int) -> None:

@@ -8,6 +8,15 @@ is not this stack's to change (README "Backups": turn it off there to avoid payi
 
 The vault and its key are retained when the stack is deleted: the recovery points are the point
 of a backup, and each one expires on its own after ``backup_retention_days``.
+
+The vault's access policy refuses to delete a recovery point or shorten its lifecycle. It does not
+refuse ``PutBackupVaultAccessPolicy``/``DeleteBackupVaultAccessPolicy``: denying those to everyone
+would also fail every later stack update that changes the policy, and still would not guarantee
+anything -- only AWS Backup Vault Lock in compliance mode does (README "Backups"). A failed,
+aborted or expired backup job is notified on the alarm topic (monitoring.py notify_backup_jobs).
+
+Restores run as ``restore_role`` (AWS Backup's AWSBackupServiceRolePolicyForRestores): the backup
+role does not restore (``allow_restores=False``), and a restore needs a role to pass.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_efs as efs
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
@@ -30,7 +40,7 @@ COMPLETION_WINDOW = Duration.hours(8)
 
 
 class HBaseBackup(Construct):
-    """Exposes ``vault``, ``key``, ``plan`` and ``selection``."""
+    """Exposes ``vault``, ``key``, ``plan``, ``selection`` and ``restore_role``."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, config: PlatformConfig, file_system: efs.IFileSystem
@@ -75,6 +85,25 @@ class HBaseBackup(Construct):
             "AWSBackupServiceRolePolicyForBackup]",
             "AWS Backup's own policy for the role it assumes to back up: it lists exactly the calls each "
             "supported service's backup needs and AWS keeps it current; the plan selects one file system.",
+        )
+        self.restore_role = iam.Role(
+            self,
+            "RestoreRole",
+            assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+            description=f"AWS Backup restores of the {config.name_prefix} HBase data (pass it to start-restore-job)",
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AWSBackupServiceRolePolicyForRestores"
+                )
+            ],
+        )
+        acknowledge(
+            self.restore_role,
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSBackupServiceRolePolicyForRestores]",
+            "AWS Backup's own policy for the role it assumes to restore (README Backups, restore step 1): "
+            "it lists the calls a restore of each supported service needs and AWS keeps it current; only "
+            "backup.amazonaws.com may assume the role, and a person must be allowed iam:PassRole to use it.",
         )
 
 

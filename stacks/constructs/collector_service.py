@@ -6,6 +6,25 @@ ports, the same port and discovery names, plain TCP with the same idle timeout. 
 keep nothing locally (HBase is elsewhere), so they get Fargate's default disk instead of 200 GiB,
 rolling deploys (min 100 % / max 200 %) with the circuit breaker, and CPU target tracking between
 ``collector_min_count`` and ``collector_max_count``.
+
+Sharing the load. Service Connect (and the collector NLB) balance *connections*; an agent opens
+one gRPC connection per port at start and keeps it (keepalive every 30 s, agent-module
+pinpoint-root.config at v3.1.0), so new collectors would stay idle. The collectors therefore end
+every connection after ``collector_max_connection_age_seconds`` (gRPC's server-side max connection
+age, the collector's ``collector.receiver.grpc.{agent,stat,span}.max_connection_age``: upstream 3 h
+in pinpoint-collector-grpc-root.properties, bound by Spring to GrpcPropertiesServerOptionBuilder
+and handed to Netty by grpc/.../ServerFactory at v3.1.0): GOAWAY, then after the upstream grace of
+10 s (``max_connection_age_grace_millis``) the streams still open are closed. The agent restarts a
+closed stream after an exponential, randomized backoff from 3 s (ExponentialBackoffReconnectJob),
+on a new connection that the balancer places among the collectors running then. Within one age
+after a scale-out the new tasks carry their share; the scale-out cooldown is that long, so CPU,
+the scaling signal, is measured on the rebalanced tasks before the next step.
+
+The setting reaches the collector JVM as system properties through the image's
+``PINPOINT_COLLECTOR_JAVA_OPTS`` (images/pinpoint/README.md): a -D property outranks the
+properties files Pinpoint loads with @PropertySource (CollectorAppPropertySources at v3.1.0), and
+the underscore key binds from any property source (upstream's GrpcStatConfigurationTest sets
+``collector.receiver.grpc.stat.max_connection_age=5h`` inline and reads 5 h back).
 """
 
 from __future__ import annotations
@@ -28,9 +47,28 @@ from stacks.constructs.fargate import (
 )
 
 ROLE = "collector"
-# Scale out quickly on a traffic burst, in slowly: agents reconnect to other tasks when one goes.
-SCALE_OUT_COOLDOWN = Duration.seconds(60)
+# The collector's gRPC receivers (pinpoint-collector-grpc-root.properties at v3.1.0).
+GRPC_RECEIVERS = ("agent", "stat", "span")
+# Upstream's collector.receiver.grpc.*.max_connection_age_grace_millis (10000), left as is.
+MAX_CONNECTION_AGE_GRACE_SECONDS = 10
+MIN_SCALE_OUT_COOLDOWN_SECONDS = 60
+# Scale in slowly: the agents of a stopped task reconnect to the others.
 SCALE_IN_COOLDOWN = Duration.seconds(300)
+
+
+def collector_java_opts(config: PlatformConfig) -> str:
+    """-D options for the collector JVM: the max connection age of every gRPC receiver (a Spring
+    Duration: ``300s``)."""
+    age = config.collector_max_connection_age_seconds
+    return " ".join(
+        f"-Dcollector.receiver.grpc.{receiver}.max_connection_age={age}s" for receiver in GRPC_RECEIVERS
+    )
+
+
+def scale_out_cooldown(config: PlatformConfig) -> Duration:
+    """No further scale-out before the connections have been re-placed once (age + grace)."""
+    seconds = config.collector_max_connection_age_seconds + MAX_CONNECTION_AGE_GRACE_SECONDS
+    return Duration.seconds(max(MIN_SCALE_OUT_COOLDOWN_SECONDS, seconds))
 
 
 class CollectorService(Construct):
@@ -60,7 +98,10 @@ class CollectorService(Construct):
             hbase=hbase,
             vpc=cluster.vpc,
             description="Pinpoint collector tasks: gRPC from agents, HBase client",
-            environment=collector_port_environment(config),
+            environment={
+                **collector_port_environment(config),
+                "PINPOINT_COLLECTOR_JAVA_OPTS": collector_java_opts(config),
+            },
             port_mappings=collector_port_mappings(config),
         )
         self.task_definition, self.container, self.security_group = (
@@ -91,7 +132,7 @@ class CollectorService(Construct):
         self.scaling.scale_on_cpu_utilization(
             "Cpu",
             target_utilization_percent=config.collector_target_cpu_percent,
-            scale_out_cooldown=SCALE_OUT_COOLDOWN,
+            scale_out_cooldown=scale_out_cooldown(config),
             scale_in_cooldown=SCALE_IN_COOLDOWN,
         )
 

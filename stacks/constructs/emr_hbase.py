@@ -12,29 +12,35 @@ ZooKeeper and the master run on the primary node, RegionServers on the core node
 Both satisfy ``fargate.HBaseEndpoint``.
 
 * :class:`EmrHBase`: an Amazon EMR cluster running HBase with its data on S3 (HBase storage mode
-  S3, ``hbase.rootdir`` in a KMS-encrypted bucket the stack owns and retains), Graviton nodes in a
-  private subnet, a security configuration (at rest: S3 and local disks; in transit: TLS with the
-  user's certificates), logs to S3, termination protection, least-privilege roles, and extra
-  security groups that admit only the Pinpoint task groups, on those ports only.
+  S3, ``hbase.rootdir`` in a KMS-encrypted bucket the stack owns and retains; a new root
+  directory whenever CloudFormation would replace the cluster), its write-ahead log in Amazon
+  EMR WAL (or two HDFS copies), Graviton nodes in a private subnet, a security configuration (at
+  rest: S3 and local disks; in transit: TLS with the user's certificates, when given), logs to
+  S3, termination protection once the tables exist, least-privilege roles, and extra security
+  groups that admit only the Pinpoint task groups, on those ports only.
 * :class:`ExternalHBase`: the user's HBase; the tasks get egress to its ports in
   ``hbase_external_cidrs`` (default: the VPC's CIDR). Its own security groups are the user's to open.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any
 
-from aws_cdk import Annotations, CfnTag, RemovalPolicy, Stack, Tags
+from aws_cdk import Annotations, Aws, CfnTag, RemovalPolicy, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_emr as emr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IDependable
 
 from stacks.config import PlatformConfig
 from stacks.constructs.load_balancer import retained_log_bucket
+from stacks.constructs.log_groups import log_group
+from stacks.constructs.replacement import ResolvedResources, fingerprint
 from stacks.nag import acknowledge
 
 ZOOKEEPER_PORT = 2181
@@ -43,27 +49,90 @@ REGIONSERVER_PORT = 16020
 # The default parent znode of HBase, and EMR's (the schema refuses another with hbase_mode=emr).
 EMR_ZNODE_PARENT = "/hbase"
 HBASE_ROOT_PREFIX = "hbase"
-# What makes CloudFormation replace the cluster (AWS::EMR::Cluster createOnlyProperties: Name,
-# ReleaseLabel, SecurityConfiguration, ...): it starts the new cluster before it deletes the old
-# one (which termination protection then refuses), and two clusters must never share an HBase
-# root directory (ReleaseGuide emr-hbase-s3). Each such generation gets its own root directory.
-REPLACING_SETTINGS = (
-    "name_prefix",
-    "emr_release_label",
-    "emr_in_transit_encryption",
-    "emr_tls_certificates_s3_uri",
-)
+ROOT_DIR_PROPERTY = "hbase.rootdir"
 EMR_LOG_PREFIX = "emr-logs"
+# The service-access group of a cluster in a private subnet (EMR 5.30.0 to 7.x): EMR adds missing
+# *inbound* rules to managed groups itself, but not this group's: 9443 in from the primary's group,
+# 8443 out to the primary's and the core nodes' groups (ManagementGuide emr-man-sec-groups,
+# "Amazon EMR-managed security group for service access (private subnets)").
+SERVICE_ACCESS_INBOUND_PORT = 9443
+CLUSTER_MANAGER_PORT = 8443
+# EMR WAL: what the nodes call (ReleaseGuide emr-hbase-wal-permissions, the minimum for HBase) and
+# the service-linked role HBase creates on first use (ManagementGuide using-service-linked-roles-wal).
+EMR_WAL_ACTIONS = (
+    "emrwal:AppendEdit",
+    "emrwal:ArchiveWAL",
+    "emrwal:ArchiveWALCheckPoint",
+    "emrwal:CompleteWalFlush",
+    "emrwal:CreateWal",
+    "emrwal:CreateWorkspace",
+    "emrwal:DeleteWal",
+    "emrwal:DescribeWAL",
+    "emrwal:GetCurrentWalTime",
+    "emrwal:ListWALs",
+    "emrwal:ReplayEdits",
+    "emrwal:TrimWAL",
+)
+EMR_WAL_SERVICE = "emrwal.amazonaws.com"
 # AmazonEMRServicePolicy_v2 lets EMR create instances and network interfaces only in subnets and
 # security groups with this tag (ManagementGuide: emr-iam-role, "Tagging resources to use managed
 # policies"); EMR propagates it from the cluster to what it creates.
 EMR_MANAGED_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
 
 
-def hbase_root_dir(config: PlatformConfig) -> str:
-    """``hbase/<generation>``: the same as long as the cluster is the same one."""
-    settings = json.dumps({key: getattr(config, key) for key in REPLACING_SETTINGS}, sort_keys=True)
-    return f"{HBASE_ROOT_PREFIX}/{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
+def cluster_configurations(config: PlatformConfig, root_dir_uri: str) -> list[dict[str, Any]]:
+    """The cluster's application configuration (classification -> properties).
+
+    * ReleaseGuide emr-hbase-s3: storage mode S3 ("hbase") and the root directory ("hbase-site").
+    * WAL durability. EMR sets ``dfs.replication`` to 1 below four core nodes (ReleaseGuide
+      emr-hdfs-config), so an HDFS WAL would have one copy. ``emr_wal``: the WAL goes to Amazon
+      EMR WAL instead (``hbase.emr.wal.enabled`` in "hbase", ReleaseGuide emr-hbase-wal-enabling);
+      else two HDFS copies on two core nodes (the schema requires two).
+    * In transit: HBase 2.6's Netty RPC server keeps accepting plaintext next to TLS unless
+      ``hbase.server.netty.tls.supportplaintext`` is false (hbase-common X509Util and
+      NettyRpcServer at branch-2.6: default true); Pinpoint 3.1's HBase 2.5 client has no TLS, so
+      the cluster says so explicitly whatever EMR's in-transit setup turns on.
+    """
+    hbase = {"hbase.emr.storageMode": "s3"}
+    hbase_site = {ROOT_DIR_PROPERTY: root_dir_uri}
+    configurations = []
+    if config.emr_wal:
+        hbase["hbase.emr.wal.enabled"] = "true"
+    else:
+        configurations.append(
+            {"Classification": "hdfs-site", "ConfigurationProperties": {"dfs.replication": "2"}}
+        )
+    if config.emr_in_transit:
+        hbase_site["hbase.server.netty.tls.supportplaintext"] = "true"
+    return [
+        {"Classification": "hbase", "ConfigurationProperties": hbase},
+        {"Classification": "hbase-site", "ConfigurationProperties": hbase_site},
+        *configurations,
+    ]
+
+
+def without_root_dir(properties: dict[str, Any]) -> dict[str, Any]:
+    """Cluster properties with the root directory left out: what its generation is computed from
+    (the root directory is named after it)."""
+    configurations = [
+        {
+            **item,
+            "ConfigurationProperties": {
+                key: value
+                for key, value in item.get("ConfigurationProperties", {}).items()
+                if key != ROOT_DIR_PROPERTY
+            },
+        }
+        for item in properties.get("Configurations", [])
+    ]
+    return {**properties, "Configurations": configurations}
+
+
+def generation(resources: Mapping[str, Mapping[str, Any]], cluster_id: str) -> str:
+    """The cluster's replacement fingerprint (stacks/constructs/replacement.py), its root left out."""
+    cluster = resources[cluster_id]
+    patched = {**cluster, "Properties": without_root_dir(dict(cluster["Properties"]))}
+    return fingerprint(ChainMap({cluster_id: patched}, resources), cluster_id)
 
 
 class ExternalHBase:
@@ -89,8 +158,10 @@ class ExternalHBase:
 
 class EmrHBase(Construct):
     """Exposes ``cluster``, ``data_bucket``, ``log_bucket``, ``key``, ``security_configuration``,
-    ``service_role``, ``instance_role``, ``primary_client_group`` / ``core_client_group`` (the
-    additional groups that admit the Pinpoint tasks), ``zookeeper_quorum`` and ``znode_parent``."""
+    ``service_role``, ``instance_role``, ``instance_profile``, ``groups`` (``primary``, ``core``,
+    ``service``: EMR-managed; ``primary_clients``, ``core_clients``: the additional groups that
+    admit the Pinpoint tasks), ``root_dir``, ``zookeeper_quorum`` and ``znode_parent``; call
+    :meth:`protect_after` with the table bootstrap."""
 
     def __init__(
         self,
@@ -103,6 +174,7 @@ class EmrHBase(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
+        self._config = config
         # Retained with the bucket it encrypts: deleting it would make the retained data unreadable.
         self.key = kms.Key(
             self,
@@ -129,13 +201,19 @@ class EmrHBase(Construct):
         )
 
         self.instance_role = self._instance_role(config)
-        instance_profile = iam.CfnInstanceProfile(
-            self, "InstanceProfile", roles=[self.instance_role.role_name]
+        # EMR requires the instance profile to carry its role's name: "Amazon EMR does not support
+        # this configuration [different names], and it results in an 'invalid instance profile'
+        # error" (ManagementGuide emr-iam-roles-custom).
+        self.instance_profile = iam.CfnInstanceProfile(
+            self,
+            "InstanceProfile",
+            instance_profile_name=self.instance_role.role_name,
+            roles=[self.instance_role.role_name],
         )
         self.service_role = self._service_role()
         self.security_configuration = self._security_configuration(config)
 
-        groups = self._security_groups(vpc)
+        self.groups = self._security_groups(vpc)
         if subnet.node.default_child is not None:  # a subnet of the new VPC: ours to tag
             Tags.of(subnet).add(*EMR_MANAGED_TAG)
         else:
@@ -145,27 +223,16 @@ class EmrHBase(Construct):
                 f"{EMR_MANAGED_TAG[0]}={EMR_MANAGED_TAG[1]}: tag {subnet.subnet_id} before make deploy",
             )
 
+        groups = self.groups
         self.cluster = emr.CfnCluster(
             self,
             "Cluster",
             name=f"{config.name_prefix}-hbase",
             release_label=config.emr_release_label,
-            # HBase brings its components: for emr-7.13.0, HBase 2.6.4-amzn-0 with zookeeper-server and
-            # the HDFS daemons the write-ahead log lives on (ReleaseGuide: HBase release history).
+            # HBase brings its components: for emr-7.13.0, HBase 2.6.4-amzn-0 with zookeeper-server,
+            # the HDFS daemons and emr-wal-cli (ReleaseGuide: HBase release history).
             applications=[emr.CfnCluster.ApplicationProperty(name="HBase")],
-            # ReleaseGuide emr-hbase-s3: storage mode S3 ("hbase" classification) and the root
-            # directory in S3 ("hbase-site").
-            configurations=[
-                emr.CfnCluster.ConfigurationProperty(
-                    classification="hbase", configuration_properties={"hbase.emr.storageMode": "s3"}
-                ),
-                emr.CfnCluster.ConfigurationProperty(
-                    classification="hbase-site",
-                    configuration_properties={
-                        "hbase.rootdir": f"s3://{self.data_bucket.bucket_name}/{hbase_root_dir(config)}"
-                    },
-                ),
-            ],
+            configurations=self._configurations(config, root_dir_uri=""),
             instances=emr.CfnCluster.JobFlowInstancesConfigProperty(
                 ec2_subnet_id=subnet.subnet_id,
                 emr_managed_master_security_group=groups["primary"].security_group_id,
@@ -185,12 +252,14 @@ class EmrHBase(Construct):
                     instance_type=config.emr_core_instance_type,
                     market="ON_DEMAND",
                 ),
-                # A long-running HBase: no steps, and no accidental termination (turn it off before
-                # make destroy; the data stays in S3 either way).
                 keep_job_flow_alive_when_no_steps=True,
-                termination_protected=True,
+                # Not from creation: a protected cluster cannot be deleted by a rollback (a failed
+                # table bootstrap would leave ROLLBACK_FAILED and a billed cluster). protect_after()
+                # turns protection on once the tables exist; TerminationProtected itself updates
+                # in place (CloudFormation template reference, JobFlowInstancesConfig: "No interruption").
+                termination_protected=False,
             ),
-            job_flow_role=instance_profile.ref,
+            job_flow_role=self.instance_profile.ref,
             service_role=self.service_role.role_arn,
             security_configuration=self.security_configuration.ref,
             log_uri=f"s3://{self.log_bucket.bucket_name}/{EMR_LOG_PREFIX}/",
@@ -201,6 +270,16 @@ class EmrHBase(Construct):
         self.cluster.node.add_dependency(self.instance_role)
         self.cluster.node.add_dependency(self.service_role)
 
+        # One active cluster per root directory (ReleaseGuide emr-hbase-s3, emr-hbase-wal-enabling):
+        # CloudFormation creates a replacing cluster before it deletes the old one, so every
+        # cluster CloudFormation would create anew gets a root of its own, named after everything
+        # that replaces it (stacks/constructs/replacement.py). Updates in place keep the root.
+        cluster_id = stack.resolve(self.cluster.logical_id)
+        self.root_dir = f"{HBASE_ROOT_PREFIX}/{generation(ResolvedResources(stack), cluster_id)}"
+        self.cluster.configurations = self._configurations(
+            config, root_dir_uri=f"s3://{self.data_bucket.bucket_name}/{self.root_dir}"
+        )
+
         # MasterPublicDNS: "If the cluster is on a private subnet, this is the private DNS name"
         # (EMR API Cluster.MasterPublicDnsName). ZooKeeper runs on the primary node.
         self.zookeeper_quorum = f"{self.cluster.attr_master_public_dns}:{ZOOKEEPER_PORT}"
@@ -208,6 +287,75 @@ class EmrHBase(Construct):
         self.primary_client_group = groups["primary_clients"]
         self.core_client_group = groups["core_clients"]
         self._acknowledge(config, stack)
+
+    def protect_after(self, tables: IDependable) -> cr.AwsCustomResource:
+        """Termination protection once ``tables`` exist, off again when CloudFormation deletes it.
+
+        EMR's SetTerminationProtection on this cluster (its id is the resource's physical id):
+
+        * first deploy: on after the table bootstrap; if anything later fails, the rollback
+          deletes this resource first (protection off), then the cluster;
+        * a replaced cluster: the new one is protected, and the old one is unprotected when
+          CloudFormation deletes the old resource (its properties name the old cluster), so the
+          cleanup can terminate it instead of leaving it billed;
+        * make destroy: off, then the cluster is deleted (HBase data stays in S3; with emr_wal
+          unflushed edits stay in EMR WAL for 30 days, ReleaseGuide emr-hbase-wal).
+        """
+        stack = Stack.of(self)
+        cluster_arn = stack.format_arn(
+            service="elasticmapreduce", resource="cluster", resource_name=self.cluster.ref
+        )
+
+        def call(protected: bool) -> cr.AwsSdkCall:
+            return cr.AwsSdkCall(
+                service="EMR",
+                action="setTerminationProtection",
+                parameters={"JobFlowIds": [self.cluster.ref], "TerminationProtected": protected},
+                physical_resource_id=cr.PhysicalResourceId.of(self.cluster.ref),
+                # Unprotecting a cluster that is already gone (terminated by hand) is done.
+                ignore_error_codes_matching=None
+                if protected
+                else "ValidationException|InvalidRequestException",
+            )
+
+        logs = log_group(self, "TerminationProtectionLogs", config=self._config)
+        role = iam.Role(
+            self,
+            "TerminationProtectionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Pinpoint HBase on EMR: turns the cluster's termination protection on and off",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[logs.log_group_arn]
+            )
+        )
+        protection = cr.AwsCustomResource(
+            self,
+            "TerminationProtection",
+            resource_type="Custom::EmrTerminationProtection",
+            on_create=call(True),
+            on_update=call(True),
+            on_delete=call(False),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=["elasticmapreduce:SetTerminationProtection"], resources=[cluster_arn]
+                    )
+                ]
+            ),
+            role=role,
+            log_group=logs,
+            install_latest_aws_sdk=False,
+        )
+        protection.node.add_dependency(tables)
+        acknowledge(
+            protection,
+            "AwsSolutions::AwsSolutions-L1",
+            "The AwsCustomResource function runs the Node.js runtime aws-cdk-lib pins for it "
+            "(determineLatestNodeRuntime); it makes one EMR API call per deploy.",
+        )
+        return protection
 
     def allow_client(self, group: ec2.SecurityGroup, description: str) -> None:
         """ZooKeeper and the master on the primary node, RegionServers on the core nodes; to
@@ -217,6 +365,18 @@ class EmrHBase(Construct):
         group.connections.allow_to(self.core_client_group, ec2.Port.tcp(REGIONSERVER_PORT), description)
 
     # --- pieces ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _configurations(
+        config: PlatformConfig, *, root_dir_uri: str
+    ) -> list[emr.CfnCluster.ConfigurationProperty]:
+        return [
+            emr.CfnCluster.ConfigurationProperty(
+                classification=item["Classification"],
+                configuration_properties=item["ConfigurationProperties"],
+            )
+            for item in cluster_configurations(config, root_dir_uri)
+        ]
 
     def _log_bucket(self, config: PlatformConfig) -> s3.Bucket:
         """EMR's logs and the data bucket's access logs, retained like the ALB's."""
@@ -230,9 +390,9 @@ class EmrHBase(Construct):
         return bucket
 
     def _instance_role(self, config: PlatformConfig) -> iam.Role:
-        """The nodes' role (EMRFS, the log pusher, local-disk encryption): the data bucket, the
-        log prefix, the certificate zip and the key; nothing else (AWS deprecates the broad
-        AmazonElasticMapReduceforEC2Role, ManagementGuide emr-iam-role-for-ec2)."""
+        """The nodes' role (EMRFS, the log pusher, local-disk encryption, EMR WAL): the data bucket,
+        the log prefix, the certificate zip, the key and EMR WAL; nothing else (AWS deprecates the
+        broad AmazonElasticMapReduceforEC2Role, ManagementGuide emr-iam-role-for-ec2)."""
         role = iam.Role(
             self,
             "InstanceRole",
@@ -256,7 +416,13 @@ class EmrHBase(Construct):
                     "s3:AbortMultipartUpload",
                     "s3:ListMultipartUploadParts",
                 ],
-                resources=[self.data_bucket.arn_for_objects(f"{HBASE_ROOT_PREFIX}/*")],
+                resources=[
+                    self.data_bucket.arn_for_objects(f"{HBASE_ROOT_PREFIX}/*"),
+                    # EMRFS marks a directory it creates with an empty "<dir>_$folder$" object
+                    # beside it: for hbase/ that key is outside hbase/* (AWS knowledge center
+                    # emr-s3-empty-files). The markers below hbase/ are under hbase/*.
+                    self.data_bucket.arn_for_objects(f"{HBASE_ROOT_PREFIX}_$folder$"),
+                ],
             )
         )
         role.add_to_policy(
@@ -266,6 +432,25 @@ class EmrHBase(Construct):
                 resources=[self.log_bucket.arn_for_objects(f"{EMR_LOG_PREFIX}/*")],
             )
         )
+        if config.emr_wal:
+            # The WAL API's resources are not documented beyond the action list (ReleaseGuide
+            # emr-hbase-wal-permissions lists actions only): any workspace of this account.
+            role.add_to_policy(
+                iam.PolicyStatement(sid="EmrWal", actions=list(EMR_WAL_ACTIONS), resources=["*"])
+            )
+            # HBase creates EMR WAL's service-linked role on first use (ManagementGuide
+            # using-service-linked-roles-wal, "Service-linked role permissions").
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="EmrWalServiceLinkedRole",
+                    actions=["iam:CreateServiceLinkedRole", "iam:PutRolePolicy"],
+                    resources=[
+                        f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/aws-service-role/{EMR_WAL_SERVICE}/"
+                        "AWSServiceRoleForEMRWAL*"
+                    ],
+                    conditions={"StringLike": {"iam:AWSServiceName": [EMR_WAL_SERVICE]}},
+                )
+            )
         if config.emr_tls_certificates_s3_uri:
             bucket, key = config.emr_tls_certificates_s3_uri.removeprefix("s3://").split("/", 1)
             role.add_to_policy(
@@ -337,7 +522,7 @@ class EmrHBase(Construct):
 
     def _security_configuration(self, config: PlatformConfig) -> emr.CfnSecurityConfiguration:
         """At rest: EMRFS objects SSE-KMS and local disks (LUKS + EBS) with the stack's key. In
-        transit: TLS with the user's PEM certificates (EMR creates none; ManagementGuide
+        transit: TLS with the user's PEM certificates, when given (EMR creates none; ManagementGuide
         emr-encryption-enable, "Providing certificates for encrypting data in transit")."""
         encryption: dict[str, object] = {
             "EnableAtRestEncryption": True,
@@ -349,9 +534,9 @@ class EmrHBase(Construct):
                     "EnableEbsEncryption": True,
                 },
             },
-            "EnableInTransitEncryption": config.emr_in_transit_encryption,
+            "EnableInTransitEncryption": config.emr_in_transit,
         }
-        if config.emr_in_transit_encryption:
+        if config.emr_in_transit:
             encryption["InTransitEncryptionConfiguration"] = {
                 "TLSCertificateConfiguration": {
                     "CertificateProviderType": "PEM",
@@ -363,9 +548,9 @@ class EmrHBase(Construct):
         )
 
     def _security_groups(self, vpc: ec2.IVpc) -> dict[str, ec2.SecurityGroup]:
-        """EMR-managed groups (EMR writes their rules itself: node to node, and 8443/9443 between
-        the service-access group and the primary in a private subnet) and two additional groups
-        that only this stack's rules open: the Pinpoint tasks on the HBase client ports."""
+        """EMR-managed groups (EMR writes their node-to-node rules and any missing inbound rule at
+        launch) with the service-access rules EMR does not write, and two additional groups that
+        only this stack's rules open: the Pinpoint tasks on the HBase client ports."""
         groups = {
             # The nodes reach S3, the EMR and KMS APIs and package repositories through the NAT or
             # endpoints, and each other on many ports EMR manages.
@@ -407,6 +592,19 @@ class EmrHBase(Construct):
         }
         for group in groups.values():
             Tags.of(group).add(*EMR_MANAGED_TAG)
+        # ManagementGuide emr-man-sec-groups ("... service access (private subnets)", releases 5.30.0
+        # to 7.x): inbound 9443 from the primary's managed group; outbound 8443 to the primary's and
+        # the core nodes' managed groups. Created with the groups, so the cluster never starts
+        # without them ("ServiceAccessSecurityGroup is missing ingress rule ... on port 9443").
+        service = groups["service"]
+        # The primary may send anything (allow_all_outbound): only the service group's side is needed.
+        service.add_ingress_rule(
+            groups["primary"], ec2.Port.tcp(SERVICE_ACCESS_INBOUND_PORT), "EMR primary to service access"
+        )
+        for name in ("primary", "core"):
+            service.connections.allow_to(
+                groups[name], ec2.Port.tcp(CLUSTER_MANAGER_PORT), f"EMR cluster manager to {name} nodes"
+            )
         return groups
 
     def _acknowledge(self, config: PlatformConfig, stack: Stack) -> None:
@@ -420,7 +618,7 @@ class EmrHBase(Construct):
             "Local disk encryption (AwsKms, EBS too) is on in the security configuration under "
             "EncryptionConfiguration, where EMR reads it; cdk-nag 3.0.2 looks for it one level up.",
         )
-        if config.emr_in_transit_encryption:
+        if config.emr_in_transit:
             acknowledge(
                 self.cluster,
                 "AwsSolutions::AwsSolutions-EMR5",
@@ -434,17 +632,19 @@ class EmrHBase(Construct):
             "or EMR steps. Kerberos would also require every HBase client (Pinpoint's collector and "
             "web) to authenticate, which Pinpoint's HBase client configuration does not support.",
         )
-        if not config.emr_in_transit_encryption:
+        if not config.emr_in_transit:
             acknowledge(
                 self.cluster,
                 "AwsSolutions::AwsSolutions-EMR5",
-                "emr_in_transit_encryption=false was chosen explicitly (no certificate zip); the cluster "
-                "is in a private subnet and its groups admit only the Pinpoint tasks (synth warns).",
+                "EMR's in-transit encryption needs certificates the user provides (EMR creates none) and none "
+                "were given; Pinpoint's HBase client is plaintext either way. S3 (TLS-only bucket policy) and "
+                "EMR WAL (encrypted by the service) traffic is encrypted; the nodes are in a private subnet "
+                "and their groups admit only the Pinpoint tasks (synth warns).",
             )
             Annotations.of(self).add_warning_v2(
                 "pinpoint:emrInTransitOff",
-                "emr_in_transit_encryption=false: traffic between the EMR nodes is not TLS-encrypted; "
-                "set emr_tls_certificates_s3_uri to turn it on",
+                "EMR in-transit encryption is off: traffic between the EMR nodes (HBase, HDFS, ZooKeeper) is "
+                "not TLS-encrypted; set emr_tls_certificates_s3_uri to turn it on (README: hbase_mode=emr)",
             )
         acknowledge(
             self.service_role,
@@ -468,3 +668,19 @@ class EmrHBase(Construct):
             "EMR's log pusher writes one object per node, application and time slice under the log "
             "prefix; only PutObject, only under that prefix of this stack's log bucket.",
         )
+        if config.emr_wal:
+            acknowledge(
+                self.instance_role,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "EMR WAL (emrwal:*WAL*, CreateWorkspace, ...): AWS documents the actions HBase needs "
+                "(ReleaseGuide emr-hbase-wal-permissions) but no resource type to scope them to; only the "
+                "listed actions, no emrwal:* and no workspace deletion.",
+            )
+            acknowledge(
+                self.instance_role,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/"
+                f"aws-service-role/{EMR_WAL_SERVICE}/AWSServiceRoleForEMRWAL*]",
+                "HBase creates EMR WAL's service-linked role on first use; AWS's statement for it "
+                "(ManagementGuide using-service-linked-roles-wal) names the role with a trailing wildcard, "
+                "conditioned here on iam:AWSServiceName emrwal.amazonaws.com.",
+            )

@@ -104,14 +104,24 @@ def collector_port_environment(config: PlatformConfig) -> dict[str, str]:
     }
 
 
+# Upstream's metadata TTLs (v3.1.0 hbase/scripts/hbase-create.hbase): StringMetaData,
+# SqlMetaData_Ver2 and SqlUidMetaData 180 d, ApiMetaData 365 d.
+METADATA_TTL_SECONDS = 15552000
+API_METADATA_TTL_SECONDS = 31536000
+
+
 def table_environment(config: PlatformConfig) -> dict[str, str]:
     """What the table bootstrap applies: TTLs of the bulk data (traces, statistics, agent
-    events; metadata keeps the image's longer TTLs) and the pre-split of the uniform tables."""
-    ttl_seconds = str(config.hbase_ttl_days * 86400)
+    events), metadata TTLs that outlive the traces (a call stack shows SQL, strings and API
+    names by id from the metadata tables: upstream's TTL, or the trace TTL when that is longer)
+    and the pre-split of the uniform tables."""
+    ttl_seconds = config.hbase_ttl_days * 86400
     return {
-        "PINPOINT_TTL_TRACE_SECONDS": ttl_seconds,
-        "PINPOINT_TTL_STATISTICS_SECONDS": ttl_seconds,
-        "PINPOINT_TTL_AGENT_EVENT_SECONDS": ttl_seconds,
+        "PINPOINT_TTL_TRACE_SECONDS": str(ttl_seconds),
+        "PINPOINT_TTL_STATISTICS_SECONDS": str(ttl_seconds),
+        "PINPOINT_TTL_AGENT_EVENT_SECONDS": str(ttl_seconds),
+        "PINPOINT_TTL_METADATA_SECONDS": str(max(METADATA_TTL_SECONDS, ttl_seconds)),
+        "PINPOINT_TTL_API_METADATA_SECONDS": str(max(API_METADATA_TTL_SECONDS, ttl_seconds)),
         "PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS": str(config.hbase_split_regions),
     }
 

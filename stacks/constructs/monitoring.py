@@ -1,10 +1,21 @@
-"""Operations monitoring: one encrypted SNS topic, alarms named ``<name_prefix>-<signal>``, one
-CloudWatch dashboard showing the same signals.
+"""Operations monitoring: one encrypted SNS topic, alarms named ``<name_prefix>-<signal>``,
+EventBridge notifications named the same way, one CloudWatch dashboard showing the alarms.
 
 Reusable for every service of a topology: :meth:`Monitoring.watch_service` (an ECS service),
-:meth:`Monitoring.watch_target_group` (an ALB target group) and :meth:`Monitoring.watch_function`
-(a Lambda function, e.g. a custom resource's) each add their alarms, send them to the one topic
+:meth:`Monitoring.watch_target_group` (an ALB target group), :meth:`Monitoring.watch_function`
+(a Lambda function, e.g. a custom resource's) and :meth:`Monitoring.watch_hbase_client` (a
+collector or web service's failed HBase calls) each add their alarms, send them to the one topic
 (ALARM and OK) and add a row to the dashboard.
+
+Events nothing measures are notified as they happen (EventBridge rules to the same topic, with the
+event's own reason in the message): :meth:`Monitoring.notify_task_stops` (a task of a service
+stopped; the all-in-one's HBase data may have gone with it), :meth:`Monitoring.notify_emr_cluster`
+(the EMR cluster running HBase is terminating or gone) and :meth:`Monitoring.notify_backup_jobs`
+(a backup job FAILED, ABORTED or EXPIRED).
+
+Every publisher may publish: the topic's key policy and topic policy each allow CloudWatch alarms
+(``<name_prefix>-*``) and EventBridge rules (``<name_prefix>-*``) of this account, and nothing
+else (tests/unit/test_alarm_topic_publishers.py walks every reference to the topic).
 
 Missing data, decided per signal:
 
@@ -23,11 +34,13 @@ from __future__ import annotations
 import math
 import re
 
+import jsii
 from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -64,11 +77,43 @@ HTTP_5XX_THRESHOLD = 5
 # distributor logs "[ERROR]" whenever it answers CloudFormation FAILED (handler.py), which the
 # function's own Errors metric does not count: the handler returns normally after answering.
 ERROR_LOG_PATTERN = logs.FilterPattern.literal('"[ERROR]"')
+# The HBase client gives up on a call with RetriesExhaustedException (or its subclass
+# RetriesExhaustedWithDetailsException) both when its retries run out and when the operation
+# timeout passes (hbase-client branch-2.6 AsyncRpcRetryingCaller.completeExceptionally,
+# AsyncBatchRpcRetryingCaller, RpcRetryingCallerImpl). Pinpoint logs it with its stack trace: the
+# collector's asynchronous trace writes at WARN "<table> <mutation> failed" (its HbasePutWriter,
+# commons-hbase v3.1.0 LoggingHbasePutWriter -> ResultLoggingListener), the web's failed requests
+# at WARN (web v3.1.0 CustomExceptionHandler); the image logs both to stdout
+# (images/pinpoint/conf/log4j2-console.xml), i.e. CloudWatch Logs.
+HBASE_FAILURE_LOG_PATTERN = logs.FilterPattern.literal('"RetriesExhausted"')
+# Failed HBase calls in two 5-minute periods in a row: an outage, not one slow region move.
+HBASE_FAILURE_PERIODS = 2
+# EMR cluster states after which it serves no HBase (EMR API ClusterStatus.State: STARTING |
+# BOOTSTRAPPING | RUNNING | WAITING | TERMINATING | TERMINATED | TERMINATED_WITH_ERRORS).
+EMR_DOWN_STATES = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
+# Backup job states that leave no recovery point (AWS Backup developer guide, "Monitoring AWS
+# Backup events using Amazon EventBridge": FAILED, ABORTED, EXPIRED example events).
+BACKUP_JOB_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED")
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """The alarm topic as an EventBridge target, without the grants ``aws_events_targets.SnsTopic``
+    adds: those allow every EventBridge rule of every account (no condition); the topic and its key
+    allow this stack's rules instead (:meth:`Monitoring._allow_publishers`)."""
+
+    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
+        self._topic, self._message = topic, message
+
+    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
 
 
 class Monitoring(Construct):
-    """Exposes ``topic`` (encrypted, TLS only; ``alarm_email`` subscribed), ``dashboard`` and
-    ``alarms`` (alarm name -> alarm, every alarm created through the watch methods)."""
+    """Exposes ``topic`` (encrypted, TLS only; ``alarm_email`` subscribed), ``dashboard``,
+    ``alarms`` (alarm name -> alarm, every alarm created through the watch methods) and
+    ``rules`` (rule name -> EventBridge rule, every notification created through the notify
+    methods)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
         super().__init__(scope, construct_id)
@@ -76,6 +121,7 @@ class Monitoring(Construct):
         self._prefix = config.name_prefix
         self.container_insights = config.container_insights != "disabled"
         self.alarms: dict[str, cloudwatch.Alarm] = {}
+        self.rules: dict[str, events.Rule] = {}
         self.topic = self._alarm_topic(config)
         self._action = actions.SnsAction(self.topic)
         self.dashboard = cloudwatch.Dashboard(
@@ -98,14 +144,6 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsUseTheKey",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-            )
-        )
         topic = sns.Topic(
             self,
             "AlarmTopic",
@@ -114,26 +152,51 @@ class Monitoring(Construct):
             master_key=key,
             enforce_ssl=True,  # topic policy: deny every request without TLS
         )
-        # The topic policy replaces SNS's default one: let this account's alarms (and only ours,
-        # by name) publish.
-        topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["sns:Publish"],
-                resources=[topic.topic_arn],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {
-                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}"
-                        f":alarm:{config.name_prefix}-*"
-                    },
-                },
-            )
-        )
+        self._allow_publishers(key, topic)
         if config.alarm_email:
             topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
         return topic
+
+    def _allow_publishers(self, key: kms.Key, topic: sns.Topic) -> None:
+        """Each service that publishes to the topic needs both: its key policy lets the service
+        encrypt the message (SNS developer guide, "Enable compatibility between event sources
+        from AWS services and encrypted topics": kms:GenerateDataKey* and kms:Decrypt), and the
+        topic policy, which replaces SNS's default one, lets it publish -- for this account's
+        alarms and rules named ``<name_prefix>-*`` only (the source ARN of an EventBridge delivery
+        is the rule's ARN, EventBridge user guide, "Using resource-based policies for Amazon
+        EventBridge")."""
+        prefix, partition, region, account = self._prefix, Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID
+        publishers = {
+            "CloudWatchAlarms": (
+                "cloudwatch.amazonaws.com",
+                f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{prefix}-*",
+            ),
+            "EventBridgeRules": (
+                "events.amazonaws.com",
+                f"arn:{partition}:events:{region}:{account}:rule/{prefix}-*",
+            ),
+        }
+        for sid, (service, source_arn) in publishers.items():
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"{sid}UseTheKey",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                )
+            )
+            topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"{sid}Publish",
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["sns:Publish"],
+                    resources=[topic.topic_arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": account},
+                        "ArnLike": {"aws:SourceArn": source_arn},
+                    },
+                )
+            )
 
     # --- what to watch ---------------------------------------------------------------------------
     def watch_service(
@@ -332,6 +395,118 @@ class Monitoring(Construct):
         )
         self._row(f"Lambda {label}", [alarm])
         return alarm
+
+    def watch_hbase_client(self, service: ecs.BaseService, *, label: str) -> cloudwatch.Alarm:
+        """``<name_prefix>-<label>-hbase-unreachable``: the service's tasks logged failed HBase
+        calls (``RetriesExhausted``, see HBASE_FAILURE_LOG_PATTERN) in two 5-minute periods in a
+        row. Their health checks do not touch HBase (an outage must not restart every task), so
+        this is how an HBase outage outside the tasks shows up. The metric filter reads the log
+        group of the service's container (its awslogs driver)."""
+        container = service.task_definition.default_container
+        driver = container.log_driver_config if container is not None else None
+        group_name = (driver.options or {}).get("awslogs-group") if driver is not None else None
+        if group_name is None:
+            raise ValueError(f"{service.node.path}: no awslogs log group to watch for HBase failures")
+        log_group = logs.LogGroup.from_log_group_name(self, f"{_pascal(label)}LogGroup", group_name)
+        filter_ = logs.MetricFilter(
+            self,
+            f"{_pascal(label)}HBaseFailures",
+            log_group=log_group,
+            filter_pattern=HBASE_FAILURE_LOG_PATTERN,
+            metric_namespace=CUSTOM_NAMESPACE,
+            metric_name=f"{self._prefix}-{label}-hbase-failures",
+            metric_value="1",
+        )
+        alarm = self._alarm(
+            self._name(label, "hbase-unreachable"),
+            filter_.metric(statistic="Sum", period=FIVE_MINUTES).with_(label="failed HBase calls"),
+            threshold=1,
+            periods=HBASE_FAILURE_PERIODS,
+            description=f"{service.service_name} logged failed HBase calls (RetriesExhausted) for "
+            f"{5 * HBASE_FAILURE_PERIODS} minutes: HBase is down or unreachable; agents' data is being lost.",
+        )
+        self._row(f"HBase calls of {service.service_name}", [alarm])
+        return alarm
+
+    # --- what to notify as it happens ------------------------------------------------------------
+    def notify_task_stops(
+        self, service: ecs.BaseService, *, label: str | None = None, hbase_data_lost: bool = False
+    ) -> events.Rule:
+        """``<name_prefix>[-<label>]-task-stopped``: every task of ``service`` that stops, with
+        ECS's stoppedReason and stopCode. ``hbase_data_lost``: the message says the HBase data on
+        the task's ephemeral storage went with it. ECS names a service's task group
+        ``service:<service name>`` (ECS developer guide, "Group related Amazon ECS tasks"; "Example
+        Amazon ECS task placement constraints": ``task:group == service:<name>``)."""
+        consequence = (
+            "HBase data on its ephemeral storage is gone (hbase_storage=ephemeral): the new task starts empty."
+            if hbase_data_lost
+            else "ECS starts a replacement."
+        )
+        field = events.EventField.from_path
+        return self._notify(
+            self._name(label, "task-stopped"),
+            description=f"A task of {service.service_name} stopped.",
+            pattern=events.EventPattern(
+                source=["aws.ecs"],
+                detail_type=["ECS Task State Change"],
+                detail={
+                    "clusterArn": [service.cluster.cluster_arn],
+                    "group": [f"service:{service.service_name}"],
+                    "lastStatus": ["STOPPED"],
+                },
+            ),
+            message=f"Task {field('$.detail.taskArn')} of ECS service {service.service_name} stopped "
+            f"({field('$.detail.stopCode')}): {field('$.detail.stoppedReason')}. {consequence}",
+        )
+
+    def notify_emr_cluster(self, cluster_id: str) -> events.Rule:
+        """``<name_prefix>-hbase-cluster-down``: the EMR cluster running HBase is terminating or
+        terminated (EMR Management Guide, "Monitor CloudWatch Events": cluster events, state and
+        stateChangeReason in the detail)."""
+        field = events.EventField.from_path
+        return self._notify(
+            self._name(None, "hbase-cluster-down"),
+            description="The EMR cluster running HBase is terminating or terminated.",
+            pattern=events.EventPattern(
+                source=["aws.emr"],
+                detail_type=["EMR Cluster State Change"],
+                detail={"clusterId": [cluster_id], "state": list(EMR_DOWN_STATES)},
+            ),
+            message=f"EMR cluster {field('$.detail.clusterId')} running Pinpoint's HBase is "
+            f"{field('$.detail.state')}: {field('$.detail.message')} The collectors and the web cannot "
+            "reach HBase; its data stays in S3 (README: hbase_mode=emr).",
+        )
+
+    def notify_backup_jobs(self, vault_name: str) -> events.Rule:
+        """``<name_prefix>-hbase-backup-failed``: a backup job into ``vault_name`` FAILED, was
+        ABORTED or EXPIRED before it ran, i.e. that day has no recovery point."""
+        field = events.EventField.from_path
+        return self._notify(
+            self._name(None, "hbase-backup-failed"),
+            description="A backup of the HBase data failed, was aborted or expired.",
+            pattern=events.EventPattern(
+                source=["aws.backup"],
+                detail_type=["Backup Job State Change"],
+                detail={"backupVaultName": [vault_name], "state": list(BACKUP_JOB_FAILED_STATES)},
+            ),
+            message=f"Backup job {field('$.detail.backupJobId')} of {field('$.detail.resourceArn')} into "
+            f"vault {field('$.detail.backupVaultName')} is {field('$.detail.state')}: "
+            f"{field('$.detail.statusMessage')}. No recovery point was made; see AWS Backup, Jobs.",
+        )
+
+    def _notify(
+        self, name: str, *, description: str, pattern: events.EventPattern, message: str
+    ) -> events.Rule:
+        rule = events.Rule(
+            self,
+            _pascal(name.removeprefix(f"{self._prefix}-")) + "Rule",
+            rule_name=name,  # the topic policy admits rules named <name_prefix>-*
+            description=description,
+            event_pattern=pattern,
+        )
+        rule.add_target(_TopicTarget(self.topic, events.RuleTargetInput.from_text(message)))
+        self.rules[name] = rule
+        return rule
 
     # --- shared ---------------------------------------------------------------------------------
     def _name(self, label: str | None, signal: str) -> str:

@@ -1,15 +1,21 @@
 """Pinpoint's HBase tables, created before the collectors and the web start (distributed topology).
 
 A custom resource (CDK Provider framework, ``table_bootstrap/handler.py``) runs the image's
-``bootstrap`` role as a one-off Fargate task against the configured HBase and waits for it: the
-role waits for the master, creates the missing tables with the configured TTLs and pre-split, and
-exits 0, or prints ``bootstrap failed: <reason>`` and exits non-zero. A failure fails the deploy
-with the exit code, ECS's stopped reason and that line. The collector and web services depend on
-the resource, so CloudFormation starts them only after the tables exist.
+``bootstrap`` role as a one-off Fargate task against the configured HBase and waits for it. What
+the deployment relies on from the image (images/pinpoint/README.md, role ``bootstrap``): it waits
+for the master, creates the missing tables with the TTLs and pre-split of its environment, applies
+a changed TTL to existing tables, all within ``PINPOINT_BOOT_TIMEOUT_SECONDS`` (here
+``bootstrap_timeout_seconds``: on EMR 1800 s by default, pre-split tables on S3 are slow to
+create), and exits 0; or prints ``bootstrap failed: <reason>`` and exits non-zero. A failure
+fails the deploy with the exit code, ECS's stopped reason and that line. The collector and web
+services depend on the resource, so CloudFormation starts them only after the tables exist.
 
-It runs on create and whenever the bootstrap's task definition changes: a new image, another
-HBase endpoint (e.g. a replaced EMR cluster), other TTLs or split. The role is idempotent, so a
-re-run only creates what is missing.
+It runs on create and on every update of its properties: the task definition (a new image,
+another HBase endpoint such as a replaced EMR cluster) and, named in the properties themselves
+so that the template changes with them, every TTL and the pre-split. The role is idempotent: a
+re-run creates only what is missing and changes only the TTLs that differ. When CloudFormation
+rolls an update back it sends the old properties again; that run restores the old TTLs where it
+can, and a failure of it is logged, not reported, so it never blocks the rollback.
 """
 
 from __future__ import annotations
@@ -43,16 +49,24 @@ ROLE = "bootstrap"
 # The bootstrap is one JVM creating tables (HBase shell): one vCPU and 2 GiB are plenty.
 BOOTSTRAP_CPU = 1024
 BOOTSTRAP_MEMORY_MIB = 2048
-# How often the framework asks is_complete, and the whole wait: the image's boot budget plus
+# How often the framework asks is_complete, and the whole wait: the bootstrap's budget plus
 # time to pull the image and place the task, inside CloudFormation's one-hour limit for a
-# custom resource (ServiceTimeout, at most 3600 s).
+# custom resource (ServiceTimeout, at most 3600 s). The schema caps the budget at 2400 s.
 QUERY_INTERVAL = Duration.seconds(15)
 START_ALLOWANCE_SECONDS = 15 * 60
 MAX_WAIT_SECONDS = 55 * 60
 
 
 def total_timeout(config: PlatformConfig) -> Duration:
-    return Duration.seconds(min(config.boot_timeout_seconds + START_ALLOWANCE_SECONDS, MAX_WAIT_SECONDS))
+    return Duration.seconds(min(config.bootstrap_budget_seconds + START_ALLOWANCE_SECONDS, MAX_WAIT_SECONDS))
+
+
+def bootstrap_environment(config: PlatformConfig) -> dict[str, str]:
+    """The role's own settings: the tables' TTLs and pre-split, and its budget."""
+    return {
+        **table_environment(config),
+        "PINPOINT_BOOT_TIMEOUT_SECONDS": str(config.bootstrap_budget_seconds),
+    }
 
 
 class TableBootstrap(Construct):
@@ -79,7 +93,7 @@ class TableBootstrap(Construct):
             hbase=hbase,
             vpc=cluster.vpc,
             description="Pinpoint table bootstrap task: HBase client, nothing in",
-            environment=table_environment(config),
+            environment=bootstrap_environment(config),
             health_check=False,  # a one-off task: its exit code is the verdict
         )
         self.task_definition, self.security_group = task.task_definition, task.security_group
@@ -121,6 +135,9 @@ class TableBootstrap(Construct):
                 "ClusterName": cluster.cluster_name,
                 # A new revision (image, HBase endpoint, TTLs, split) is an Update: it runs again.
                 "TaskDefinitionArn": self.task_definition.task_definition_arn,
+                # The TTLs and split again, literally: the template itself changes with any of them
+                # (the task definition's ARN is the same token before and after).
+                "TableSettings": table_environment(config),
                 "Subnets": [subnet.subnet_id for subnet in selected_subnets(cluster.vpc, subnets)],
                 "SecurityGroups": [self.security_group.security_group_id],
                 "ContainerName": CONTAINER_NAME,
@@ -177,6 +194,12 @@ class TableBootstrap(Construct):
                 actions=["ecs:RunTask"],
                 resources=[self.task_definition.task_definition_arn],
                 conditions=in_cluster,
+            )
+        )
+        # Is this Update a rollback? The handler reads its own stack's status.
+        self.on_event_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks"], resources=[Stack.of(self).stack_id]
             )
         )
         self.on_event_function.add_to_role_policy(

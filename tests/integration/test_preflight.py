@@ -518,3 +518,26 @@ def test_a_deploy_of_a_pushed_image_needs_no_buildkit(
     result = preflight("deploy", *ECR_IMAGE)
     assert result.returncode == 0, result.stderr
     assert "BuildKit" not in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# hbase_mode=emr: what EMR offers (scripts/ops/emr_prerequisites.py; its cases in the unit tier)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("bootstrapped")
+def test_emr_instance_types_are_checked_against_what_emr_offers(
+    preflight: Preflight, moto_server: str
+) -> None:
+    """moto answers ListSupportedInstanceTypes from AWS's own per-release lists."""
+    preflight.use_moto(moto_server, region="eu-west-1")
+    refused = preflight("diff", "-c", "hbase_mode=emr", "-c", "emr_core_instance_type=m7g.large")
+    assert refused.returncode == 1
+    (line,) = problems(refused)
+    assert line.startswith(
+        "emr_core_instance_type='m7g.large' is not supported by emr-7.13.0 in eu-west-1 "
+        "(EMR ListSupportedInstanceTypes); allowed: a Graviton type it lists, e.g. m7g.xlarge"
+    )
+    accepted = preflight("diff", "-c", "hbase_mode=emr")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "preflight: EMR offers emr-7.13.0 with m7g.xlarge and m7g.xlarge in eu-west-1" in accepted.stdout

@@ -46,7 +46,7 @@ ISOLATED_CONFIG_DIR = Path(__file__).with_name("no-settings-files")
 assert not ISOLATED_CONFIG_DIR.exists()
 
 # Named override sets: every test that needs a non-default setting picks one, so the unit tier
-# synthesizes ten apps in all, each once per run however many xdist workers ask (see _synth).
+# synthesizes eleven apps in all, each once per run however many xdist workers ask (see _synth).
 CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 CUSTOMIZED = {
     "log_retention_days": 90,
@@ -89,6 +89,9 @@ EMR = {
     "emr_tls_certificates_s3_uri": EMR_CERTIFICATES,
     "collector_allowed_cidrs": "10.50.0.0/16",
 }
+# EMR as `hbase_mode=emr` alone deploys it (no certificates: in-transit encryption off, warned),
+# with the WAL on HDFS instead of EMR WAL: the other branch of both, for cdk-nag and cfn-lint.
+EMR_PLAIN = {"hbase_mode": "emr", "emr_wal": False}
 EXTERNAL_QUORUM = ["zk1.corp.internal:2181", "zk2.corp.internal:2181", "zk3.corp.internal:2182"]
 EXTERNAL = {
     "hbase_mode": "external",
@@ -184,6 +187,7 @@ ALL_VARIANTS: dict[str, dict[str, Any]] = {
     "chosen-subnets": CHOSEN_SUBNETS,
     "operations": OPERATIONS,
     "emr-hbase-nlb": EMR,
+    "emr-plain-hdfs-wal": EMR_PLAIN,
     "external-hbase-sample-app": EXTERNAL,
 }
 

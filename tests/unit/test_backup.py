@@ -125,3 +125,26 @@ def test_efs_automatic_backups_only_on_the_agent_volume(name: str) -> None:
     for logical_id, system in systems.items():
         if logical_id != agent:  # the HBase data file system this stack creates
             assert system["Properties"]["BackupPolicy"] == {"Status": "DISABLED"}
+
+
+@pytest.mark.parametrize("name", EFS_VARIANTS)
+def test_restores_run_as_a_role_with_aws_backups_restore_policy_and_the_stack_names_it(name: str) -> None:
+    """The backup role does not restore (allow_restores=False): README's restore steps pass this one."""
+    template = synth(**EFS_VARIANTS[name])
+    outputs = template.to_json()["Outputs"]
+    role_id = outputs["HBaseRestoreRoleArn"]["Value"]["Fn::GetAtt"][0]
+    role = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "backup.amazonaws.com"}}
+    ]
+    (policy,) = role["ManagedPolicyArns"]
+    assert policy["Fn::Join"][1][-1] == ":iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores"
+    assert "Policies" not in role
+    (vault_id,) = template.find_resources("AWS::Backup::BackupVault")
+    assert outputs["HBaseBackupVaultName"]["Value"] == {"Fn::GetAtt": [vault_id, "BackupVaultName"]}
+
+
+@pytest.mark.parametrize("name", EPHEMERAL_VARIANTS)
+def test_no_backup_outputs_without_backups(name: str) -> None:
+    outputs = synth(**EPHEMERAL_VARIANTS[name]).to_json()["Outputs"]
+    assert not {"HBaseBackupVaultName", "HBaseRestoreRoleArn"} & set(outputs)

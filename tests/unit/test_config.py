@@ -372,7 +372,7 @@ def test_default_environment_file_is_optional_and_read_when_present(tmp_path: Pa
             "Invalid setting collector_max_count=3: allowed: at least collector_min_count (5)",
         ),
         ({"emr_core_instance_type": "m7i.xlarge"}, "allowed: a Graviton instance type"),
-        ({"emr_release_label": "emr-5.36.0"}, "allowed: an Amazon EMR release label emr-6.x or later"),
+        ({"emr_release_label": "emr-5.36.0"}, "allowed: an Amazon EMR 6.x or 7.x release label"),
         (
             {"web_cpu": 1024, "web_memory_mib": 512},
             "Invalid setting web_memory_mib=512: allowed with cpu=1024",

@@ -14,6 +14,7 @@ from aws_cdk.assertions import Annotations, Match, Template
 
 from stacks.config import PlatformConfig
 from stacks.constructs.monitoring import (
+    HBASE_FAILURE_PERIODS,
     HTTP_5XX_THRESHOLD,
     NO_TASK_MINUTES,
     STORAGE_PERIODS,
@@ -479,7 +480,7 @@ def test_distributed_topology_watches_the_collector_and_web_services(overrides: 
     per_service = {
         f"pinpoint-{label}-{signal}"
         for label in ("collector", "web")
-        for signal in ("no-running-task", "cpu-high", "memory-high")
+        for signal in ("no-running-task", "cpu-high", "memory-high", "hbase-unreachable")
     }
     assert per_service <= names
     assert {
@@ -490,3 +491,56 @@ def test_distributed_topology_watches_the_collector_and_web_services(overrides: 
     # Nothing is stored on the distributed tasks: no storage alarm, and no all-in-one alarms.
     assert not any("ephemeral-storage" in name for name in names)
     assert "pinpoint-no-running-task" not in names
+
+
+@pytest.mark.parametrize("overrides", [EMR, EXTERNAL], ids=["emr", "external"])
+def test_failed_hbase_calls_in_the_collector_and_web_logs_alarm(overrides: dict[str, Any]) -> None:
+    """HBase outside the tasks: their health checks do not touch it, so an outage shows in their
+    logs (the HBase client's RetriesExhausted), counted by a metric filter on each service's own
+    container log group."""
+    template = synth(**overrides)
+    resources = template.to_json()["Resources"]
+    for label in ("collector", "web"):
+        ((service_id, service),) = [
+            (name, r)
+            for name, r in resources.items()
+            if r["Type"] == "AWS::ECS::Service" and r["Properties"]["ServiceName"] == f"pinpoint-{label}"
+        ]
+        task_definition = resources[service["Properties"]["TaskDefinition"]["Ref"]]["Properties"]
+        (container,) = task_definition["ContainerDefinitions"]
+        log_group = container["LogConfiguration"]["Options"]["awslogs-group"]
+        metric_name = f"pinpoint-{label}-hbase-failures"
+        template.has_resource_properties(
+            "AWS::Logs::MetricFilter",
+            {
+                "LogGroupName": log_group,
+                "FilterPattern": '"RetriesExhausted"',
+                "MetricTransformations": [
+                    {"MetricNamespace": "PinpointOnFargate", "MetricName": metric_name, "MetricValue": "1"}
+                ],
+            },
+        )
+        props = alarm(template, f"pinpoint-{label}-hbase-unreachable")
+        assert list(metrics(props).values()) == [
+            {
+                "Namespace": "PinpointOnFargate",
+                "MetricName": metric_name,
+                "Dimensions": {},
+                "Stat": "Sum",
+                "Period": 300,
+            }
+        ]
+        assert (props["Threshold"], props["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+        assert props["EvaluationPeriods"] == props["DatapointsToAlarm"] == HBASE_FAILURE_PERIODS
+        assert props["TreatMissingData"] == "notBreaching"  # no failure logged, no data
+        assert service_id  # the service the log group belongs to exists
+
+
+@pytest.mark.parametrize("overrides", [*VARIANTS.values(), EMR, EXTERNAL], ids=[*VARIANTS, "emr", "external"])
+def test_the_stack_names_its_alarms_for_make_status(overrides: dict[str, Any]) -> None:
+    """`make status` reads exactly these: AlarmNamePrefix would also match another deployment's."""
+    template = synth(**overrides)
+    names = sorted(
+        r["Properties"]["AlarmName"] for r in resources(template, "AWS::CloudWatch::Alarm").values()
+    )
+    assert sorted(template.to_json()["Outputs"]["AlarmNames"]["Value"].split(",")) == names

@@ -22,13 +22,26 @@ from typing import Any
 
 import pytest
 
-from scripts.ops.cost import IMMATERIAL, Bill, MissingPrices, estimate
+from scripts.ops.cost import (
+    BACKUP_DAILY_CHANGE,
+    EFS_READ_GB,
+    EFS_WRITE_GB,
+    EMR_ROOT_GIB,
+    IMMATERIAL,
+    Bill,
+    MissingPrices,
+    alarm_count,
+    estimate,
+    metric_filter_count,
+)
+from scripts.ops.errors import ScriptError
 from scripts.ops.preflight import topology
 from scripts.ops.prices import PER_INSTANCE, TABLE_FILE, TablePrices
-from scripts.ops.prices.api import QUERIES
+from scripts.ops.prices.api import QUERIES, TABLE_ONLY
 from stacks.config import load_config
 from tests.loopback import QuietRequestLog, loopback_server
 from tests.script_env import isolated_aws_env
+from tests.unit.conftest import ALL_VARIANTS, ISOLATED_CONFIG_DIR, synth
 
 # hbase_mode=emr needs the in-transit encryption certificates (or an explicit opt-out).
 EMR_CERTIFICATES = "s3://example-pinpoint-certs/emr/pinpoint-certs.zip"
@@ -52,6 +65,8 @@ NAT_H, IPV4_H, ALB_H, LCU_H = Decimal("0.045"), Decimal("0.005"), Decimal("0.022
 EFS_GB_MONTH, SECRET, ALARM, DASHBOARD = Decimal("0.30"), Decimal("0.40"), Decimal("0.10"), Decimal("3.00")
 LOGS_GB, LOGS_GB_MONTH, METRIC = Decimal("0.50"), Decimal("0.03"), Decimal("0.30")
 M7G_XLARGE_H, GP3_GB_MONTH, S3_GB_MONTH = Decimal("0.1632"), Decimal("0.08"), Decimal("0.023")
+GP2_GB_MONTH, BACKUP_GB_MONTH = Decimal("0.10"), Decimal("0.05")
+EFS_READ_GB_PRICE, EFS_WRITE_GB_PRICE = Decimal("0.03"), Decimal("0.06")
 
 
 def cents(value: Decimal) -> Decimal:
@@ -112,7 +127,11 @@ def test_the_hand_figures_are_the_tables_us_east_1_unit_prices() -> None:
         "logs_storage_gb_month": LOGS_GB_MONTH,
         "cw_metric_month": METRIC,
         "ebs_gp3_gb_month": GP3_GB_MONTH,
+        "ebs_gp2_gb_month": GP2_GB_MONTH,
         "s3_standard_gb_month": S3_GB_MONTH,
+        "backup_efs_warm_gb_month": BACKUP_GB_MONTH,
+        "efs_elastic_read_gb": EFS_READ_GB_PRICE,
+        "efs_elastic_write_gb": EFS_WRITE_GB_PRICE,
     }
     for key, usd in written.items():
         assert prices.unit(key).usd == usd, key
@@ -137,6 +156,8 @@ def test_default_deployment_computed_by_hand() -> None:
         "Secrets Manager secret (web admin password)": cents(1 * SECRET),
         # no-running-task, CPU, memory, ephemeral storage; unhealthy hosts, 5xx; distributor errors
         "CloudWatch alarms (7)": cents(7 * ALARM),
+        # the distributor's "[ERROR]" metric filter
+        "CloudWatch custom metrics of the log metric filters (1), at most": cents(1 * METRIC),
         "CloudWatch dashboard (1)": cents(1 * DASHBOARD),
         # 1 GB per task (1 task) + 2 GB of flow logs of the new VPC
         "CloudWatch Logs ingestion, estimate (1 GB per task + 2 GB of VPC flow logs assumed)": cents(
@@ -148,8 +169,8 @@ def test_default_deployment_computed_by_hand() -> None:
         "Container Insights (enabled), estimate (35 custom metrics assumed)": cents(35 * METRIC),
     }
     assert lines == hand
-    assert sum(hand.values()) == Decimal("225.71")
-    assert total == "total: $225.71/month"
+    assert sum(hand.values()) == Decimal("226.01")
+    assert total == "total: $226.01/month"
 
 
 def test_emr_deployment_computed_by_hand() -> None:
@@ -167,7 +188,15 @@ def test_emr_deployment_computed_by_hand() -> None:
         # the EMR fee for m7g.xlarge is null in the table (not found): unpriced, not guessed
         "EMR fee m7g.xlarge, primary (1)": None,
         "EMR fee m7g.xlarge, core (2)": None,
-        "EBS gp3 on the EMR nodes, estimate (3 nodes x 64 GiB assumed)": cents(3 * 64 * GP3_GB_MONTH),
+        # EMR's defaults for EBS-only m7g.xlarge nodes: a 15 GiB gp3 root each, 64 GiB of data volumes
+        # each (priced as gp2: the page says gp2 or gp3)
+        "EBS gp3 root volumes of the EMR nodes (3 nodes x 15 GiB)": cents(3 * 15 * GP3_GB_MONTH),
+        "EBS data volumes, EMR primary (1 x m7g.xlarge: 64 GiB each), priced as gp2": cents(
+            64 * GP2_GB_MONTH
+        ),
+        "EBS data volumes, EMR core (2 x m7g.xlarge: 64 GiB each), priced as gp2": cents(
+            2 * 64 * GP2_GB_MONTH
+        ),
         "S3 storage of the HBase data, estimate (50 GB assumed)": cents(50 * S3_GB_MONTH),
         "NAT gateways (1)": cents(730 * NAT_H),
         "Public IPv4 addresses of the NAT gateways (1)": cents(730 * IPV4_H),
@@ -175,8 +204,11 @@ def test_emr_deployment_computed_by_hand() -> None:
         "Internal ALB capacity, estimate (1 LCU assumed)": cents(730 * LCU_H),
         "EFS agent volume, estimate (0.1 GB assumed)": cents(Decimal("0.1") * EFS_GB_MONTH),
         "Secrets Manager secret (web admin password)": cents(SECRET),
-        # running, CPU, memory for collectors and web (6) + unhealthy hosts, 5xx + distributor errors
-        "CloudWatch alarms (9)": cents(9 * ALARM),
+        # running, CPU, memory, failed HBase calls for collectors and web (8) + unhealthy hosts, 5xx +
+        # distributor errors
+        "CloudWatch alarms (11)": cents(11 * ALARM),
+        # the distributor's errors, the collector's and the web's failed HBase calls
+        "CloudWatch custom metrics of the log metric filters (3), at most": cents(3 * METRIC),
         "CloudWatch dashboard (1)": cents(DASHBOARD),
         # 3 tasks x 1 GB + 2 GB of flow logs
         "CloudWatch Logs ingestion, estimate (1 GB per task + 2 GB of VPC flow logs assumed)": cents(
@@ -187,9 +219,9 @@ def test_emr_deployment_computed_by_hand() -> None:
         "Container Insights (enabled), estimate (55 custom metrics assumed)": cents(55 * METRIC),
     }
     assert lines == hand
-    # $600.35 is what the priced lines add up to: printed as a total it would hide the EMR fee
+    # $608.89 is what the priced lines add up to: printed as a total it would hide the EMR fee
     # (3 nodes x 730 h), so there is no total, only the one line that names the gap.
-    assert sum(usd for usd in hand.values() if usd is not None) == Decimal("600.35")
+    assert sum(usd for usd in hand.values() if usd is not None) == Decimal("608.89")
     with pytest.raises(MissingPrices) as missing:
         estimated.render()
     assert str(missing.value) == (
@@ -230,8 +262,8 @@ def test_a_size_change_changes_its_two_lines_only() -> None:
     }
     assert after["Fargate ARM64 vCPU, all-in-one (1 task x 2 vCPU)"] == cents(2 * 730 * ARM_VCPU_H)  # 47.2748
     assert after["Fargate ARM64 memory, all-in-one (1 task x 8 GiB)"] == cents(8 * 730 * ARM_GB_H)  # 20.7904
-    # 225.71 - (94.55 + 41.58) + (47.27 + 20.79) = 157.64
-    assert total == "total: $157.64/month"
+    # 226.01 - (94.55 + 41.58) + (47.27 + 20.79) = 157.94
+    assert total == "total: $157.94/month"
 
 
 def test_lines_follow_the_settings() -> None:
@@ -250,14 +282,25 @@ def test_lines_follow_the_settings() -> None:
     assert lines["Collector NLB (1)"] == Decimal("16.43")  # 730 h x $0.0225
     assert lines["Collector NLB capacity, estimate (1 NLCU assumed)"] == Decimal("4.38")  # 730 x $0.006
     assert lines["EFS HBase data, estimate (50 GB assumed)"] == Decimal("15.00")  # 50 x $0.30
+    # Elastic throughput: 100 GB read x $0.03 + 150 GB written x $0.06
     assert lines[
-        "AWS Backup of the HBase data, estimate (50 GB warm assumed, daily, kept 35 days)"
-    ] == Decimal("2.50")  # 50 x $0.05
+        "EFS Elastic throughput reads of the HBase data, estimate (100 GB a month assumed)"
+    ] == Decimal("3.00")
+    assert lines[
+        "EFS Elastic throughput writes of the HBase data, estimate (150 GB a month assumed)"
+    ] == Decimal("9.00")
+    # 50 GB whole + 5 GB changed a day x 34 more days kept = 220 GB x $0.05
+    assert lines[
+        "AWS Backup of the HBase data, estimate (50 GB + 5 GB changed a day, daily backups kept "
+        "backup_retention_days=35: 220 GB warm)"
+    ] == Decimal("11.00")
     assert lines["Fargate X86_64 vCPU, sample app (1 task x 0.5 vCPU)"] == Decimal(
         "14.78"
     )  # 0.5 x 730 x $0.04048
     assert lines["Fargate X86_64 memory, sample app (1 task x 1 GiB)"] == Decimal("3.24")  # 730 x $0.004445
     assert not any(label.startswith("Container Insights") for label in lines)
+    # without Container Insights the all-in-one has no ephemeral-storage alarm: 6, not 7
+    assert lines["CloudWatch alarms (6)"] == Decimal("0.60")
     # no flow logs on a VPC the stack does not create: 2 tasks x 1 GB
     assert lines["CloudWatch Logs ingestion, estimate (1 GB per task assumed)"] == Decimal("1.00")
 
@@ -273,7 +316,8 @@ def test_price_table_covers_the_regions_with_a_source_and_date_for_every_figure(
     assert set(table["regions"]) >= REQUIRED_REGIONS
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", table["compiled"])
     assert all(url.startswith("https://") for url in table["pages"].values())
-    keys = set(QUERIES) | {"cw_dashboard_month"}
+    assert not set(QUERIES) & TABLE_ONLY
+    keys = set(QUERIES) | TABLE_ONLY
     assert set(table["units"]) == keys
     figures = 0
     for region, prices in table["regions"].items():
@@ -311,7 +355,7 @@ def test_a_region_without_the_prices_a_deployment_needs_is_one_line_and_no_total
     assert result.stderr.splitlines() == [
         "cost: error: cannot price this deployment in eu-central-1: no unit price for fargate_arm_vcpu_hour, "
         "fargate_arm_gb_hour, fargate_storage_gb_hour, nat_gateway_hour, alb_hour, alb_lcu_hour, "
-        "efs_standard_gb_month, cw_alarm_month, logs_ingest_gb, logs_storage_gb_month, cw_metric_month in "
+        "efs_standard_gb_month, cw_alarm_month, cw_metric_month, logs_ingest_gb, logs_storage_gb_month in "
         "scripts/ops/prices/list-prices.json; --source api (AWS credentials allowed pricing:GetProducts) reads "
         "them from the AWS Price List API"
     ]
@@ -341,7 +385,7 @@ def test_an_immaterial_add_on_without_a_price_is_named_above_the_total(tmp_path:
     assert lines[-2] == (
         "note: not priced and not in the total (immaterial add-ons): Secrets Manager secret (web admin password)"
     )
-    assert lines[-1] == "total: $225.31/month"  # 225.71 without the $0.40 secret
+    assert lines[-1] == "total: $225.61/month"  # 226.01 without the $0.40 secret
 
 
 def test_make_cost_prints_the_lines_then_the_total_offline(tmp_path: Path) -> None:
@@ -349,20 +393,20 @@ def test_make_cost_prints_the_lines_then_the_total_offline(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert TOTAL.fullmatch(lines[-1]), lines[-1]
-    assert lines[-1] == "total: $225.71/month"
+    assert lines[-1] == "total: $226.01/month"
     assert "price table scripts/ops/prices/list-prices.json" in lines[1]
     assert "--source auto chose the table: no AWS credentials" in lines[1]
     priced = [LINE.fullmatch(line) for line in lines if line.startswith("  ") and ": $" in line]
-    assert len(priced) == 14
+    assert len(priced) == 15
     assert all(priced)
-    assert sum(Decimal(m["usd"].replace(",", "")) for m in priced if m) == Decimal("225.71")
+    assert sum(Decimal(m["usd"].replace(",", "")) for m in priced if m) == Decimal("226.01")
 
 
 def test_the_region_comes_from_the_aws_cli_configuration_when_not_set(tmp_path: Path) -> None:
     result = run_cost("--source", "table", env=offline_env(tmp_path, AWS_REGION="us-east-1"))
     assert result.returncode == 0, result.stderr
     assert "in us-east-1 (region from the AWS CLI configuration)" in result.stdout.splitlines()[0]
-    assert result.stdout.splitlines()[-1] == "total: $225.71/month"
+    assert result.stdout.splitlines()[-1] == "total: $226.01/month"
     other = run_cost("--source", "table", env=offline_env(tmp_path, AWS_REGION="ap-northeast-2"))
     assert other.returncode == 1
     assert other.stderr.startswith("cost: error: cannot price this deployment in ap-northeast-2: ")
@@ -460,6 +504,7 @@ CATALOG = [
         instanceType="m7g.xlarge",
     ),
     product("AmazonEC2", "EBS:VolumeUsage.gp3", "0.0800000000", family="Storage"),
+    product("AmazonEC2", "EBS:VolumeUsage.gp2", "0.1200000000", family="Storage"),
     product("AmazonS3", "TimedStorage-ByteHrs", "0.0230000000", family="Storage", volumeType="Standard"),
     product("AWSSecretsManager", "AWSSecretsManager-Secrets", "0.4000000000", family="Secret"),
     product("AmazonCloudWatch", "CW:AlarmMonitorUsage", "0.1000000000", family="Alarm"),
@@ -557,6 +602,11 @@ def test_auto_uses_the_price_list_api_when_credentials_work(tmp_path: Path) -> N
     assert "  Fargate ARM64 vCPU, collectors (2 tasks x 2 vCPU): $146.00 (2920 vCPU-h x $0.05)" in out
     # the EMR fee the table lacks: 2 x 730 h x $0.04
     assert "  EMR fee m7g.xlarge, core (2): $58.40 (1460 h x $0.04)" in out
+    # gp2 from the API ($0.12, not the table's $0.10): 2 core nodes x 64 GiB
+    assert (
+        "  EBS data volumes, EMR core (2 x m7g.xlarge: 64 GiB each), priced as gp2: $15.36 (128 GB-month x $0.12)"
+        in out
+    )
     # NatGateway-Hours, not the RegionalNatGateway-Hours decoy: 730 h x $0.05
     assert "  NAT gateways (1): $36.50 (730 h x $0.05)" in out
     # the first metric tier: 55 x $0.30
@@ -593,7 +643,7 @@ def test_a_denied_price_list_falls_back_to_the_table_and_says_why(tmp_path: Path
         "--source auto chose the table: the AWS Price List API failed for AmazonECS: AccessDeniedException"
         in (auto.stdout.splitlines()[1])
     )
-    assert auto.stdout.splitlines()[-1] == "total: $225.71/month"
+    assert auto.stdout.splitlines()[-1] == "total: $226.01/month"
     assert forced.returncode == 1
     assert forced.stderr.splitlines() == [
         "cost: error: the AWS Price List API failed for AmazonECS: AccessDeniedException: "
@@ -653,4 +703,67 @@ def test_the_preflight_prints_the_topology_before_its_checks(tmp_path: Path) -> 
     assert result.stdout.splitlines()[0] == (
         "preflight: topology emr: EMR HBase cluster (m7g.xlarge primary + m7g.xlarge x 2 core, emr-7.13.0, "
         "data on S3) + 2-6 collectors (2 vCPU / 4 GiB, autoscaled on 60% CPU) + 1 web"
+    )
+
+
+# --- what make cost counts against what the stack creates --------------------------------------
+
+
+@pytest.mark.parametrize("name", ALL_VARIANTS)
+def test_the_alarms_and_metric_filters_priced_are_the_ones_the_stack_creates(name: str) -> None:
+    """The bill's counts follow the monitoring construct in every variant (Container Insights off
+    drops the ephemeral-storage alarm; the distributed services add their HBase failure alarms and
+    metric filters), so a new alarm or filter cannot be left out of make cost."""
+    overrides = ALL_VARIANTS[name]
+    template = synth(**overrides)
+    config = load_config(overrides, config_dir=ISOLATED_CONFIG_DIR)
+    assert alarm_count(config) == len(template.find_resources("AWS::CloudWatch::Alarm"))
+    assert metric_filter_count(config) == len(template.find_resources("AWS::Logs::MetricFilter"))
+
+
+def backup_line(lines: dict[str, Decimal | None]) -> tuple[str, Decimal | None]:
+    ((label, usd),) = [(label, usd) for label, usd in lines.items() if label.startswith("AWS Backup")]
+    return label, usd
+
+
+def test_the_backup_line_grows_with_the_retention() -> None:
+    efs = {"hbase_storage": "efs"}
+    changed = Decimal(50) * BACKUP_DAILY_CHANGE  # 5 GB a day
+    for days, stored in ((1, 50), (35, 50 + 34 * 5), (365, 50 + 364 * 5)):
+        label, usd = backup_line(bill_lines({**efs, "backup_retention_days": str(days)})[0])
+        assert f"kept backup_retention_days={days}: {stored} GB warm" in label
+        assert usd == cents((Decimal(50) + changed * (days - 1)) * BACKUP_GB_MONTH)
+    assert backup_line(bill_lines({**efs, "backup_retention_days": "365"})[0])[1] == Decimal("93.50")
+
+
+def test_efs_elastic_throughput_is_billed_only_where_hbase_lives_on_efs() -> None:
+    on_efs, _ = bill_lines({"hbase_storage": "efs"})
+    throughput = {label: usd for label, usd in on_efs.items() if "Elastic throughput" in label}
+    assert throughput == {
+        f"EFS Elastic throughput reads of the HBase data, estimate ({EFS_READ_GB} GB a month assumed)": cents(
+            EFS_READ_GB * EFS_READ_GB_PRICE
+        ),
+        f"EFS Elastic throughput writes of the HBase data, estimate ({EFS_WRITE_GB} GB a month assumed)": cents(
+            EFS_WRITE_GB * EFS_WRITE_GB_PRICE
+        ),
+    }
+    ephemeral, _ = bill_lines({})
+    assert not any("Elastic throughput" in label or label.startswith("AWS Backup") for label in ephemeral)
+
+
+def test_the_emr_nodes_ebs_follows_their_instance_types() -> None:
+    emr = {"hbase_mode": "emr", "emr_tls_certificates_s3_uri": EMR_CERTIFICATES}
+    bigger = bill({**emr, "emr_core_instance_type": "m7g.2xlarge", "emr_core_instance_count": "3"})
+    lines = {line.label: line.quantity for line in bigger.lines if line.label.startswith("EBS")}
+    assert lines == {
+        f"EBS gp3 root volumes of the EMR nodes (4 nodes x {EMR_ROOT_GIB} GiB)": Decimal(4 * EMR_ROOT_GIB),
+        "EBS data volumes, EMR primary (1 x m7g.xlarge: 64 GiB each), priced as gp2": Decimal(64),
+        "EBS data volumes, EMR core (3 x m7g.2xlarge: 128 GiB each), priced as gp2": Decimal(3 * 128),
+    }
+    with pytest.raises(ScriptError) as unknown:
+        bill({**emr, "emr_core_instance_type": "m7g.medium"})
+    assert str(unknown.value) == (
+        "cannot price the EMR nodes' EBS: EMR's default EBS storage for m7g.medium is not known here (known "
+        "sizes: large, xlarge, 2xlarge, 4xlarge, 8xlarge, 9xlarge, 10xlarge, 12xlarge, 16xlarge, 18xlarge, "
+        "24xlarge; EMR Management Guide, Instance storage)"
     )

@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import BOOT_MARGIN_SECONDS, REPO_ROOT, parse_settings
+from stacks.constructs.fargate import table_environment
 from stacks.constructs.pinpoint_service import (
     ADMIN_PASSWORD_VARIABLE,
     HEALTH_CHECK_COMMAND,
@@ -190,6 +191,8 @@ def test_container_ports_stop_timeout_health_check_and_logs(template: Template) 
         "PINPOINT_TTL_TRACE_SECONDS": str(60 * 86400),
         "PINPOINT_TTL_STATISTICS_SECONDS": str(60 * 86400),
         "PINPOINT_TTL_AGENT_EVENT_SECONDS": str(60 * 86400),
+        "PINPOINT_TTL_METADATA_SECONDS": "15552000",
+        "PINPOINT_TTL_API_METADATA_SECONDS": "31536000",
         "PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS": "32",
         "PINPOINT_BOOT_TIMEOUT_SECONDS": "240",
     }
@@ -479,3 +482,18 @@ def test_image_from_ecr_tag_when_configured() -> None:
 
 def test_image_is_a_local_asset_by_default(template: Template) -> None:
     assert "container-assets" in str(container(template)["Image"])
+
+
+@pytest.mark.parametrize(
+    ("days", "metadata_days", "api_metadata_days"),
+    [(60, 180, 365), (180, 180, 365), (181, 181, 365), (400, 400, 400), (3650, 3650, 3650)],
+)
+def test_metadata_outlives_the_traces_that_refer_to_it(
+    days: int, metadata_days: int, api_metadata_days: int
+) -> None:
+    """A call stack resolves SQL, strings and API names by id from the metadata tables: with
+    hbase_ttl_days above upstream's 180 d (365 d for ApiMetaData) they take the trace TTL."""
+    environment = table_environment(parse_settings({"hbase_ttl_days": days}))
+    assert environment["PINPOINT_TTL_TRACE_SECONDS"] == str(days * 86400)
+    assert environment["PINPOINT_TTL_METADATA_SECONDS"] == str(metadata_days * 86400)
+    assert environment["PINPOINT_TTL_API_METADATA_SECONDS"] == str(api_metadata_days * 86400)

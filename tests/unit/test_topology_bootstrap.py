@@ -10,18 +10,33 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 
-from stacks.config import parse_settings
+from stacks.config import ConfigError, parse_settings
 from stacks.constructs.emr_hbase import ExternalHBase
 from stacks.constructs.fargate import table_environment
-from stacks.constructs.table_bootstrap import MAX_WAIT_SECONDS, QUERY_INTERVAL, total_timeout
+from stacks.constructs.table_bootstrap import (
+    MAX_WAIT_SECONDS,
+    QUERY_INTERVAL,
+    START_ALLOWANCE_SECONDS,
+    total_timeout,
+)
 from tests.unit.conftest import EMR, EXTERNAL, synth
 
 MODES = {"emr": EMR, "external": EXTERNAL}
 
 
+# The bootstrap's budget by default: EMR creates pre-split tables on S3 (slow), external HBase gets
+# the boot budget.
+DEFAULT_BUDGET = {"emr": 1800, "external": 240}
+
+
 @pytest.fixture(scope="module", params=list(MODES))
-def distributed(request: pytest.FixtureRequest) -> Template:
-    return synth(**MODES[request.param])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def distributed(mode: str) -> Template:
+    return synth(**MODES[mode])
 
 
 def resources(template: Template) -> dict[str, Any]:
@@ -57,7 +72,7 @@ def test_no_bootstrap_in_embedded_mode(template: Template) -> None:
     assert not template.find_resources("Custom::PinpointTableBootstrap")
 
 
-def test_bootstrap_runs_the_bootstrap_role_of_the_same_image_once(distributed: Template) -> None:
+def test_bootstrap_runs_the_bootstrap_role_of_the_same_image_once(distributed: Template, mode: str) -> None:
     _, task = bootstrap_task(distributed)
     (container,) = task["Properties"]["ContainerDefinitions"]
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
@@ -65,7 +80,7 @@ def test_bootstrap_runs_the_bootstrap_role_of_the_same_image_once(distributed: T
     # The same TTLs and pre-split the all-in-one applies to its own tables.
     for key, value in table_environment(parse_settings({})).items():
         assert env[key] == value, key
-    assert env["PINPOINT_BOOT_TIMEOUT_SECONDS"] == "240"
+    assert env["PINPOINT_BOOT_TIMEOUT_SECONDS"] == str(DEFAULT_BUDGET[mode])
     assert "HealthCheck" not in container  # a one-off task: its exit code is the verdict
     assert container["LinuxParameters"]["InitProcessEnabled"] is True
     assert "PortMappings" not in container or container["PortMappings"] == []
@@ -111,18 +126,72 @@ def test_custom_resource_names_the_task_and_where_to_run_it(distributed: Templat
     assert MAX_WAIT_SECONDS < 3600
 
 
-def test_waiter_polls_every_15_s_and_gives_up_after_the_boot_budget_plus_a_start_allowance(
+def test_every_ttl_and_the_split_are_properties_so_a_change_reruns_the_bootstrap(
     distributed: Template,
+) -> None:
+    """The task definition's ARN is the same token in every template: without the settings in the
+    properties, a TTL change would change the template only in the task definition."""
+    _, resource = bootstrap(distributed)
+    _, task = bootstrap_task(distributed)
+    (container,) = task["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    table_settings = {k: v for k, v in env.items() if k.startswith("PINPOINT_TTL_") or "SPLIT" in k}
+    assert len(table_settings) == 6  # five TTL variables and the split
+    assert resource["Properties"]["TableSettings"] == table_settings
+
+
+def test_the_table_settings_property_follows_every_ttl() -> None:
+    base = table_environment(parse_settings({}))
+    changed = table_environment(parse_settings({"hbase_ttl_days": 30}))
+    assert {k for k in base if base[k] != changed[k]} == {
+        "PINPOINT_TTL_TRACE_SECONDS",
+        "PINPOINT_TTL_STATISTICS_SECONDS",
+        "PINPOINT_TTL_AGENT_EVENT_SECONDS",
+    }
+    # Above upstream's metadata TTLs the metadata TTLs follow, so they re-run the bootstrap too.
+    longer = table_environment(parse_settings({"hbase_ttl_days": 400}))
+    assert {k for k in base if base[k] != longer[k]} == {
+        "PINPOINT_TTL_TRACE_SECONDS",
+        "PINPOINT_TTL_STATISTICS_SECONDS",
+        "PINPOINT_TTL_AGENT_EVENT_SECONDS",
+        "PINPOINT_TTL_METADATA_SECONDS",
+        "PINPOINT_TTL_API_METADATA_SECONDS",
+    }
+    assert table_environment(parse_settings({"hbase_split_regions": 8})) != base
+
+
+def test_waiter_polls_every_15_s_and_gives_up_after_the_bootstrap_budget_plus_a_start_allowance(
+    distributed: Template, mode: str
 ) -> None:
     (machine,) = distributed.find_resources("AWS::StepFunctions::StateMachine").values()
     definition = json.dumps(machine["Properties"]["DefinitionString"])
     assert f'\\"IntervalSeconds\\":{QUERY_INTERVAL.to_seconds()}' in definition
-    attempts = int(total_timeout(parse_settings({})).to_seconds() / QUERY_INTERVAL.to_seconds())
-    assert f'\\"MaxAttempts\\":{attempts}' in definition
+    timeout = DEFAULT_BUDGET[mode] + START_ALLOWANCE_SECONDS
+    assert total_timeout(parse_settings(MODES[mode])).to_seconds() == timeout
+    assert f'\\"MaxAttempts\\":{int(timeout / QUERY_INTERVAL.to_seconds())}' in definition
     assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
-    assert total_timeout(parse_settings({})).to_seconds() == 240 + 15 * 60
-    longest = parse_settings({"boot_timeout_seconds": 3600, "health_check_grace_seconds": 3630})
+
+
+def test_the_bootstrap_budget_is_a_setting_bounded_by_the_waiter() -> None:
+    emr = parse_settings({**MODES["emr"], "bootstrap_timeout_seconds": 2400})
+    assert emr.bootstrap_budget_seconds == 2400
+    assert total_timeout(emr).to_seconds() == 2400 + START_ALLOWANCE_SECONDS <= MAX_WAIT_SECONDS
+    external = parse_settings(
+        {**MODES["external"], "boot_timeout_seconds": 600, "health_check_grace_seconds": 630}
+    )
+    assert external.bootstrap_budget_seconds == 600
+    longest = parse_settings(
+        {**MODES["external"], "boot_timeout_seconds": 3600, "health_check_grace_seconds": 3630}
+    )
     assert total_timeout(longest).to_seconds() == MAX_WAIT_SECONDS  # bounded
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting bootstrap_timeout_seconds=2401: allowed: 60 to 2400"
+    ):
+        parse_settings({**MODES["emr"], "bootstrap_timeout_seconds": 2401})
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting bootstrap_timeout_seconds=600: allowed: only with"
+    ):
+        parse_settings({"bootstrap_timeout_seconds": 600})
 
 
 def test_handlers_are_python_on_arm64_with_the_framework(distributed: Template) -> None:
@@ -137,7 +206,9 @@ def test_handlers_are_python_on_arm64_with_the_framework(distributed: Template) 
         assert "VpcConfig" not in functions[handler]  # ECS and Logs APIs only
 
 
-def test_on_event_may_run_only_this_task_in_this_cluster(distributed: Template) -> None:
+def test_on_event_may_run_only_this_task_in_this_cluster_and_read_its_stacks_status(
+    distributed: Template,
+) -> None:
     task_name, task = bootstrap_task(distributed)
     (cluster,) = distributed.find_resources("AWS::ECS::Cluster")
     granted = [
@@ -156,6 +227,8 @@ def test_on_event_may_run_only_this_task_in_this_cluster(distributed: Template) 
             "Effect": "Allow",
             "Resource": {"Ref": task_name},
         },
+        # Is this update a rollback? Its own stack only.
+        {"Action": "cloudformation:DescribeStacks", "Effect": "Allow", "Resource": {"Ref": "AWS::StackId"}},
         {
             "Action": "iam:PassRole",
             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},

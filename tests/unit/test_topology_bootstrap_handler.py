@@ -6,7 +6,9 @@ Two tiers in one file:
   ``AWS_ENDPOINT_URL``): RunTask, the DescribeTasks polling to STOPPED, ECS's own errors, and the
   CloudWatch Logs lookup of the ``bootstrap failed:`` line;
 * against a small stub ECS client, only for what moto 5.2.5 cannot produce: a container that
-  exits non-zero, or never ran (moto reports exit code 0 for every container).
+  exits non-zero, or never ran (moto reports exit code 0 for every container); and a stub
+  CloudFormation client for a stack in UPDATE_ROLLBACK_IN_PROGRESS (moto's stacks reach it only
+  through a failing update of its own resources).
 
 moto 5.2.5's ECS RunTask on Fargate, as tried here: a task definition whose container has no
 ``memory`` (how CDK renders Fargate containers) fails with HTTP 500 (TypeError adding None), and
@@ -19,6 +21,7 @@ DescribeTasks (RUNNING, DEACTIVATING, STOPPING, DEPROVISIONING, STOPPED) and exi
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
 import urllib.request
@@ -85,6 +88,19 @@ class StubEcs:
         return {"tasks": [self.task] if self.task else [], "failures": []}
 
 
+class StubCloudFormation:
+    def __init__(self, status: str = "UPDATE_IN_PROGRESS") -> None:
+        self.status, self.calls = status, []
+
+    def describe_stacks(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {"Stacks": [{"StackId": kwargs["StackName"], "StackStatus": self.status}]}
+
+
+STACK_ID = f"arn:aws:cloudformation:{REGION}:123456789012:stack/PinpointOnFargate/0a1b2c3d"
+ROLLING_BACK = StubCloudFormation("UPDATE_ROLLBACK_IN_PROGRESS")
+
+
 class StubLogs:
     def __init__(self, messages: list[str] | None = None, error: Exception | None = None) -> None:
         self.messages, self.error, self.calls = messages or [], error, []
@@ -106,7 +122,7 @@ def stopped(exit_code: int | None, **extra: Any) -> dict[str, Any]:
 
 def test_create_runs_one_fargate_task_privately_and_hands_its_arn_on() -> None:
     ecs = StubEcs()
-    result = h.start(event("Create"), ecs)
+    result = h.start(event("Create"), ecs, StubCloudFormation())
     assert result == {"PhysicalResourceId": "pinpoint/table-bootstrap", "Data": {"TaskArn": TASK_ARN}}
     ((name, call),) = ecs.calls
     assert name == "run_task"
@@ -124,14 +140,14 @@ def test_create_runs_one_fargate_task_privately_and_hands_its_arn_on() -> None:
 
 def test_update_runs_again_under_the_same_physical_id_and_delete_runs_nothing() -> None:
     ecs = StubEcs()
-    assert h.start(event("Update", PhysicalResourceId="pinpoint/table-bootstrap"), ecs)["Data"] == {
-        "TaskArn": TASK_ARN
-    }
+    assert h.start(event("Update", PhysicalResourceId="pinpoint/table-bootstrap"), ecs, StubCloudFormation())[
+        "Data"
+    ] == {"TaskArn": TASK_ARN}
     assert len(ecs.calls) == 1
     deleted = StubEcs()
-    assert h.start(event("Delete", PhysicalResourceId="pinpoint/table-bootstrap"), deleted) == {
-        "PhysicalResourceId": "pinpoint/table-bootstrap"
-    }
+    assert h.start(
+        event("Delete", PhysicalResourceId="pinpoint/table-bootstrap"), deleted, StubCloudFormation()
+    ) == {"PhysicalResourceId": "pinpoint/table-bootstrap"}
     assert h.check(event("Delete"), deleted, StubLogs()) == {"IsComplete": True}
     assert deleted.calls == []
 
@@ -141,7 +157,65 @@ def test_a_task_that_cannot_start_fails_the_create_with_ecs_reason() -> None:
         run={"tasks": [], "failures": [{"arn": "arn:x", "reason": "RESOURCE:ENI", "detail": "no ENIs"}]}
     )
     with pytest.raises(h.BootstrapFailed, match="could not be started: arn:x RESOURCE:ENI no ENIs"):
-        h.start(event("Create"), ecs)
+        h.start(event("Create"), ecs, StubCloudFormation())
+
+
+# --- a rollback's re-run: it runs, but never fails the rollback ----------------------------------
+
+
+def rollback_update(**extra: Any) -> dict[str, Any]:
+    return event("Update", PhysicalResourceId="pinpoint/table-bootstrap", StackId=STACK_ID, **extra)
+
+
+def test_an_update_during_a_rollback_still_runs_the_task_and_is_marked() -> None:
+    """CloudFormation sends the old properties again: the old TTLs are put back where possible."""
+    ecs, cloudformation = StubEcs(), StubCloudFormation("UPDATE_ROLLBACK_IN_PROGRESS")
+    assert h.start(rollback_update(), ecs, cloudformation)["Data"] == {
+        "TaskArn": TASK_ARN,
+        "Rollback": "true",
+    }
+    assert cloudformation.calls == [{"StackName": STACK_ID}]
+    assert [name for name, _ in ecs.calls] == ["run_task"]
+    # A normal update of the same stack is not marked.
+    assert h.start(rollback_update(), StubEcs(), StubCloudFormation("UPDATE_IN_PROGRESS"))["Data"] == {
+        "TaskArn": TASK_ARN
+    }
+
+
+def test_a_failed_run_during_a_rollback_is_logged_not_reported(caplog: pytest.LogCaptureFixture) -> None:
+    failing = StubEcs(task=stopped(1, stoppedReason="Essential container in task exited"))
+    marked = rollback_update(Data={"TaskArn": TASK_ARN, "Rollback": "true"})
+    assert h.check(marked, failing, StubLogs(["bootstrap failed: HBase unreachable"])) == {"IsComplete": True}
+    assert "rolling back, not reported: table bootstrap task" in caplog.text
+    assert "bootstrap failed: HBase unreachable" in caplog.text
+    # Still running: still waited for.
+    running = StubEcs(
+        task={"taskArn": TASK_ARN, "lastStatus": "RUNNING", "containers": [{"name": "pinpoint"}]}
+    )
+    assert h.check(marked, running, StubLogs()) == {"IsComplete": False}
+    # Outside a rollback the same failure fails the resource.
+    with pytest.raises(h.BootstrapFailed):
+        h.check(rollback_update(Data={"TaskArn": TASK_ARN}), failing, StubLogs())
+
+
+def test_a_task_that_cannot_start_during_a_rollback_completes_at_once() -> None:
+    ecs = StubEcs(run={"tasks": [], "failures": [{"arn": "arn:x", "reason": "RESOURCE:ENI"}]})
+    started = h.start(rollback_update(), ecs, ROLLING_BACK)
+    assert started == {"PhysicalResourceId": "pinpoint/table-bootstrap", "Data": {"Rollback": "true"}}
+    assert h.check({**rollback_update(), **started}, StubEcs(), StubLogs()) == {"IsComplete": True}
+    with pytest.raises(h.BootstrapFailed, match="could not be started"):
+        h.start(rollback_update(), ecs, StubCloudFormation("UPDATE_IN_PROGRESS"))
+
+
+def test_an_unreadable_stack_status_counts_as_no_rollback() -> None:
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    class Denied:
+        def describe_stacks(self, **_: Any) -> dict[str, Any]:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeStacks")
+
+    assert h.start(rollback_update(), StubEcs(), Denied())["Data"] == {"TaskArn": TASK_ARN}
+    assert h.in_rollback(Denied(), None) is False
 
 
 def test_running_is_not_complete_and_carries_no_data() -> None:
@@ -258,8 +332,18 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     }
 
 
-def test_moto_create_runs_the_task_and_polls_it_to_completion(aws: dict[str, Any]) -> None:
-    started = h.on_event(event("Create", aws["props"]))
+def test_moto_update_reads_its_stacks_status_runs_the_task_and_polls_it_to_completion(
+    aws: dict[str, Any],
+) -> None:
+    """The real DescribeStacks of the stack the event names (moto: UPDATE_COMPLETE, not a rollback)."""
+    stack_id = boto3.client("cloudformation").create_stack(
+        StackName="PinpointOnFargate",
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+    )["StackId"]
+    started = h.on_event(
+        event("Update", aws["props"], StackId=stack_id, PhysicalResourceId="pinpoint/table-bootstrap")
+    )
+    assert set(started["Data"]) == {"TaskArn"}
     task_arn = started["Data"]["TaskArn"]
     (task,) = aws["ecs"].describe_tasks(cluster="pinpoint", tasks=[task_arn])["tasks"]
     assert task["launchType"] == "FARGATE"

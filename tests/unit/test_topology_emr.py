@@ -14,7 +14,8 @@ from aws_cdk.assertions import Template
 
 from app import create_app
 from stacks.config import REPO_ROOT, ConfigError, parse_settings
-from stacks.constructs.emr_hbase import hbase_root_dir
+from stacks.constructs.emr_hbase import cluster_configurations, generation
+from stacks.pinpoint_stack import PinpointStack
 from tests.unit.conftest import EMR, EMR_CERTIFICATES, EXTERNAL, ISOLATED_CONFIG_DIR, TEST_ENV, synth
 from tests.unit.template_queries import only_with_id
 
@@ -36,6 +37,21 @@ def emr_key(template: Template) -> tuple[str, dict[str, Any]]:
 
 def cluster(template: Template) -> dict[str, Any]:
     return only_with_id(template, "AWS::EMR::Cluster")[1]["Properties"]
+
+
+def constructed(**overrides: Any) -> PinpointStack:
+    """The app built (not synthesized: no cdk-nag, no assembly) for cdk.json plus ``overrides``;
+    half a second, for settings whose whole template other tests check."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    _, stack = create_app({**context, **overrides}, TEST_ENV, ISOLATED_CONFIG_DIR)
+    return stack
+
+
+def resolved_cluster(stack: PinpointStack) -> dict[str, Any]:
+    assert stack.emr is not None
+    return stack.resolve(
+        stack.emr.cluster._render_properties(stack.resolve(stack.emr.cluster._cfn_properties))
+    )
 
 
 def resources(template: Template) -> dict[str, Any]:
@@ -64,38 +80,85 @@ def statements(template: Template, role_prefix: str) -> list[dict[str, Any]]:
 # --- the cluster ---------------------------------------------------------------------------------
 
 
-def test_cluster_runs_hbase_on_s3_in_the_stacks_bucket(emr: Template) -> None:
+def classifications(properties: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["Classification"]: c["ConfigurationProperties"] for c in properties["Configurations"]}
+
+
+def test_cluster_runs_hbase_on_s3_in_the_stacks_bucket_with_the_wal_in_emr_wal(emr: Template) -> None:
     properties = cluster(emr)
     assert properties["Applications"] == [{"Name": "HBase"}]
     assert properties["ReleaseLabel"] == "emr-7.13.0"
-    classifications = {
-        c["Classification"]: c["ConfigurationProperties"] for c in properties["Configurations"]
-    }
-    assert classifications["hbase"] == {"hbase.emr.storageMode": "s3"}
+    found = classifications(properties)
+    # ReleaseGuide emr-hbase-s3, emr-hbase-wal-enabling: both in the "hbase" classification.
+    assert found["hbase"] == {"hbase.emr.storageMode": "s3", "hbase.emr.wal.enabled": "true"}
+    assert "hdfs-site" not in found
     data_bucket, _ = only_bucket(emr, "EmrHBaseData")
-    generation = hbase_root_dir(parse_settings(EMR))
-    assert classifications["hbase-site"]["hbase.rootdir"] == {
-        "Fn::Join": ["", ["s3://", {"Ref": data_bucket}, f"/{generation}"]]
-    }
-    assert re.fullmatch(r"hbase/[0-9a-f]{12}", generation)
+    root = found["hbase-site"]["hbase.rootdir"]["Fn::Join"][1]
+    assert root[:2] == ["s3://", {"Ref": data_bucket}]
+    assert re.fullmatch(r"/hbase/[0-9a-f]{12}", root[2])
+    assert emr.find_outputs("EmrHBaseRootDir")["EmrHBaseRootDir"]["Value"] == {"Fn::Join": ["", root]}
 
 
-def test_a_replacement_cluster_never_shares_the_old_clusters_root_directory() -> None:
-    """CloudFormation starts a replacing cluster before it deletes the old one (termination
-    protection keeps the old one anyway): each cluster generation gets its own root; settings that
-    update the cluster in place keep it."""
-    base = hbase_root_dir(parse_settings(EMR))
-    replacing = {
-        "emr_release_label": "emr-7.12.0",
-        "name_prefix": "apm",
-        "emr_tls_certificates_s3_uri": "s3://example-pinpoint-certs/emr/rotated.zip",
+def test_without_emr_wal_the_wal_keeps_two_hdfs_copies_on_two_core_nodes() -> None:
+    """EMR sets dfs.replication=1 below four core nodes (ReleaseGuide emr-hdfs-config)."""
+    config = parse_settings({**EMR, "emr_wal": "false"})
+    found = {
+        c["Classification"]: c["ConfigurationProperties"] for c in cluster_configurations(config, "s3://b/r")
     }
-    for key, value in replacing.items():
-        assert hbase_root_dir(parse_settings({**EMR, key: value})) != base, key
-    assert (
-        hbase_root_dir(parse_settings({**EMR, "emr_core_instance_count": 4, "collector_max_count": 9}))
-        == base
-    )
+    assert found == {
+        "hbase": {"hbase.emr.storageMode": "s3"},
+        "hbase-site": {"hbase.rootdir": "s3://b/r", "hbase.server.netty.tls.supportplaintext": "true"},
+        "hdfs-site": {"dfs.replication": "2"},
+    }
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting emr_core_instance_count=1: allowed with emr_wal=false: 2"
+    ):
+        parse_settings({**EMR, "emr_wal": "false", "emr_core_instance_count": 1})
+    with pytest.raises(
+        ConfigError,
+        match=r"^Invalid setting emr_release_label='emr-6\.14\.0': allowed with emr_wal=true: emr-6\.15\.0",
+    ):
+        parse_settings({**EMR, "emr_release_label": "emr-6.14.0"})
+    assert parse_settings({**EMR, "emr_release_label": "emr-6.14.0", "emr_wal": "false"}).emr_wal is False
+
+
+def test_the_root_directory_is_named_after_what_would_replace_the_cluster(emr: Template) -> None:
+    """The root is the cluster's replacement fingerprint (stacks/constructs/replacement.py), read
+    back from the synthesized template: what the construct saw while building is what deploys."""
+    resources_ = resources(emr)
+    cluster_id, _ = only_with_id(emr, "AWS::EMR::Cluster")
+    root = classifications(cluster(emr))["hbase-site"]["hbase.rootdir"]["Fn::Join"][1][2]
+    assert root == f"/hbase/{generation(resources_, cluster_id)}"
+
+
+@pytest.fixture(scope="module")
+def variants() -> dict[str, PinpointStack]:
+    """The EMR app under settings that replace the cluster, and settings that update it in place."""
+    base = {**EMR, "collector_allowed_cidrs": ""}
+    changes: dict[str, dict[str, Any]] = {
+        "base": {},
+        # AWS::EMR::Cluster InstanceGroupConfig InstanceType: "Update requires: Replacement"
+        "core type": {"emr_core_instance_type": "m7g.2xlarge"},
+        # Configurations (create-only): the WAL's place
+        "wal": {"emr_wal": "false"},
+        # through the security configuration the cluster references (its content is create-only)
+        "certificates": {"emr_tls_certificates_s3_uri": "s3://example-pinpoint-certs/emr/rotated.zip"},
+        # in place: InstanceCount "No interruption"; nothing of the cluster
+        "in place": {"emr_core_instance_count": 4, "collector_max_count": 9, "hbase_ttl_days": 30},
+    }
+    return {name: constructed(**{**base, **change}) for name, change in changes.items()}
+
+
+def test_each_cluster_that_replaces_another_gets_a_root_of_its_own(
+    variants: dict[str, PinpointStack],
+) -> None:
+    roots = {name: stack.emr.root_dir for name, stack in variants.items() if stack.emr}
+    replacing = ["core type", "wal", "certificates"]  # the others: tests/unit/test_emr_replacement.py
+    assert len({roots[name] for name in ["base", *replacing]}) == 1 + len(replacing), roots
+    assert roots["in place"] == roots["base"]
+    core = resolved_cluster(variants["core type"])["Instances"]["CoreInstanceGroup"]
+    assert core["InstanceType"] == "m7g.2xlarge"
+    assert resolved_cluster(variants["in place"])["Instances"]["CoreInstanceGroup"]["InstanceCount"] == 4
 
 
 def only_bucket(template: Template, prefix: str) -> tuple[str, dict[str, Any]]:
@@ -149,7 +212,7 @@ def test_graviton_nodes_in_one_private_subnet_with_termination_protection_and_lo
         "Market": "ON_DEMAND",
         "Name": "core",
     }
-    assert instances["TerminationProtected"] is True
+    assert instances["TerminationProtected"] is False  # see test_termination_protection_...
     assert instances["KeepJobFlowAliveWhenNoSteps"] is True
     assert "Ec2KeyName" not in instances
     subnet = instances["Ec2SubnetId"]["Ref"]
@@ -181,8 +244,52 @@ def test_instance_types_counts_and_release_are_settings() -> None:
             ConfigError, match=f"^Invalid setting {key}='{bad}': allowed: a Graviton instance type"
         ):
             parse_settings({**EMR, key: bad})
-    with pytest.raises(ConfigError, match=r"^Invalid setting emr_release_label='emr-5\.36\.0'"):
-        parse_settings({**EMR, "emr_release_label": "emr-5.36.0"})
+    for release in ("emr-5.36.0", "emr-8.0.0"):  # HBase 1.x; 8.x's service access is a VPC endpoint
+        with pytest.raises(ConfigError, match=rf"^Invalid setting emr_release_label='{re.escape(release)}'"):
+            parse_settings({**EMR, "emr_release_label": release})
+
+
+def test_termination_protection_comes_after_the_tables_and_goes_before_the_cluster(emr: Template) -> None:
+    """A protected cluster cannot be deleted by a rollback: protection is a resource of its own that
+    depends on the table bootstrap, turns SetTerminationProtection on for this cluster (its id is
+    the physical id, so a replaced cluster means a new resource) and off again when deleted."""
+    ((_, protection),) = emr.find_resources("Custom::EmrTerminationProtection").items()
+    cluster_id, _ = only_with_id(emr, "AWS::EMR::Cluster")
+    (bootstrap,) = emr.find_resources("Custom::PinpointTableBootstrap")
+    assert bootstrap in protection["DependsOn"]
+
+    def call(kind: str) -> dict[str, Any]:
+        parts = protection["Properties"][kind]["Fn::Join"][1]
+        assert {"Ref": cluster_id} in parts
+        return json.loads("".join(p if isinstance(p, str) else "j-CLUSTER" for p in parts))
+
+    for kind, protected in (("Create", True), ("Update", True), ("Delete", False)):
+        sdk_call = call(kind)
+        assert (sdk_call["service"], sdk_call["action"]) == ("EMR", "setTerminationProtection"), kind
+        assert sdk_call["parameters"] == {"JobFlowIds": ["j-CLUSTER"], "TerminationProtected": protected}, (
+            kind
+        )
+        assert sdk_call["physicalResourceId"] == {"id": "j-CLUSTER"}, kind
+    assert "ignoreErrorCodesMatching" not in call("Create")  # protecting must succeed
+    # Its function may call exactly that, on this cluster only, and write its own log group.
+    (logs_group,) = [
+        n for n in emr.find_resources("AWS::Logs::LogGroup") if n.startswith("EmrHBaseTerminationProtection")
+    ]
+    granted = {
+        json.dumps(s["Action"]): s["Resource"]
+        for p in emr.find_resources("AWS::IAM::Policy").values()
+        if p["Properties"]["PolicyName"].startswith("EmrHBaseTerminationProtection")
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert granted == {
+        json.dumps(["logs:CreateLogStream", "logs:PutLogEvents"]): {"Fn::GetAtt": [logs_group, "Arn"]},
+        json.dumps("elasticmapreduce:SetTerminationProtection"): {
+            "Fn::Join": [
+                "",
+                ["arn:aws:elasticmapreduce:eu-west-1:123456789012:cluster/", {"Ref": cluster_id}],
+            ]
+        },
+    }
 
 
 # --- encryption ----------------------------------------------------------------------------------
@@ -214,35 +321,43 @@ def test_security_configuration_encrypts_at_rest_and_in_transit(emr: Template) -
             },
         }
     }
+    # Whatever TLS EMR turns on for HBase RPC, Pinpoint's plaintext HBase 2.5 client still connects
+    # (HBase 2.6 NettyRpcServer: hbase.server.netty.tls.supportplaintext, default true).
+    assert classifications(cluster(emr))["hbase-site"]["hbase.server.netty.tls.supportplaintext"] == "true"
 
 
-def test_in_transit_encryption_needs_the_users_certificates() -> None:
-    """EMR creates no certificates: without the zip the synth stops with one line naming the setting."""
+def test_in_transit_encryption_is_on_exactly_when_certificates_are_given() -> None:
+    """EMR creates no certificates, so `hbase_mode=emr` alone deploys without in-transit encryption;
+    the certificate zip turns it on; asking for one without the other is one clear line."""
+    assert parse_settings({"hbase_mode": "emr"}).emr_in_transit is False
+    assert parse_settings(EMR).emr_in_transit is True
     with pytest.raises(ConfigError) as error:
-        parse_settings({"hbase_mode": "emr"})
+        parse_settings({"hbase_mode": "emr", "emr_in_transit_encryption": "true"})
     assert str(error.value).startswith("Invalid setting emr_tls_certificates_s3_uri=None: allowed: s3://")
-    assert "emr_in_transit_encryption=false" in str(error.value)
+    assert "leave emr_in_transit_encryption unset" in str(error.value)
     with pytest.raises(ConfigError, match=r"^Invalid setting emr_tls_certificates_s3_uri='https://x/c\.zip'"):
         parse_settings({"hbase_mode": "emr", "emr_tls_certificates_s3_uri": "https://x/c.zip"})
-    with pytest.raises(ConfigError, match="only with hbase_mode=emr and emr_in_transit_encryption=true"):
-        parse_settings({"emr_tls_certificates_s3_uri": EMR_CERTIFICATES})
-    with pytest.raises(ConfigError, match="only with hbase_mode=emr and emr_in_transit_encryption=true"):
-        parse_settings({**EMR, "emr_in_transit_encryption": False})
+    for settings in (
+        {"emr_tls_certificates_s3_uri": EMR_CERTIFICATES},
+        {**EMR, "emr_in_transit_encryption": False},
+    ):
+        with pytest.raises(ConfigError, match="only with hbase_mode=emr and in-transit encryption"):
+            parse_settings(settings)
 
 
-def test_in_transit_off_is_explicit_and_warned() -> None:
-    """Opting out is possible (no certificates yet) but says so at synth (construction only: the
-    warning is recorded when the cluster is built; no second full synth for it)."""
-    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    _, stack = create_app(
-        {**context, "hbase_mode": "emr", "emr_in_transit_encryption": "false"}, TEST_ENV, ISOLATED_CONFIG_DIR
-    )
+def test_without_certificates_in_transit_is_off_and_warned() -> None:
+    """Construction only: the warning is recorded when the cluster is built (no second full synth)."""
+    stack = constructed(hbase_mode="emr")
     assert stack.emr is not None
     configuration = stack.resolve(stack.emr.security_configuration.security_configuration)
     assert configuration["EncryptionConfiguration"]["EnableInTransitEncryption"] is False
     assert "InTransitEncryptionConfiguration" not in configuration["EncryptionConfiguration"]
+    assert (
+        "hbase.server.netty.tls.supportplaintext"
+        not in classifications(resolved_cluster(stack))["hbase-site"]
+    )
     warnings = [str(entry.data) for entry in stack.emr.node.metadata if entry.type == "aws:cdk:warning"]
-    assert [w for w in warnings if w.startswith("emr_in_transit_encryption=false")], warnings
+    assert [w for w in warnings if w.startswith("EMR in-transit encryption is off")], warnings
 
 
 # --- network -------------------------------------------------------------------------------------
@@ -269,7 +384,7 @@ def test_only_the_pinpoint_tasks_reach_zookeeper_master_and_regionservers(emr: T
         "web": group_id(emr, "Pinpoint web tasks"),
         "bootstrap": group_id(emr, "Pinpoint table bootstrap"),
     }
-    by_id = {v: k for k, v in tasks.items()}
+    by_id = {v: k for k, v in tasks.items()} | {v: k for k, v in groups.items()}
     ingress: dict[str, set[tuple[str, int, int]]] = {name: set() for name in groups}
     for rule in emr.find_resources("AWS::EC2::SecurityGroupIngress").values():
         p = rule["Properties"]
@@ -283,12 +398,23 @@ def test_only_the_pinpoint_tasks_reach_zookeeper_master_and_regionservers(emr: T
     for name, group in groups.items():  # nothing inline either
         assert "SecurityGroupIngress" not in resources(emr)[group]["Properties"], name
     assert ingress == {
-        "primary": set(),  # EMR writes its own node-to-node rules at launch
-        "core": set(),
-        "service": set(),
+        # EMR writes its own node-to-node rules at launch, and adds missing inbound rules; these are
+        # the service-access ones (ManagementGuide emr-man-sec-groups, private subnets, 5.30.0-7.x).
+        "primary": {("service", 8443, 8443)},
+        "core": {("service", 8443, 8443)},
+        "service": {("primary", 9443, 9443)},
         "primary_clients": {(task, port, port) for task in tasks for port in (2181, 16000)},
         "core_clients": {(task, 16020, 16020) for task in tasks},
     }
+    # EMR writes no outbound rule into the service-access group: 8443 to the primary and core groups.
+    service_egress = {
+        (by_id[r["Properties"]["DestinationSecurityGroupId"]["Fn::GetAtt"][0]], r["Properties"]["FromPort"])
+        for r in emr.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [groups["service"], "GroupId"]}
+    }
+    assert service_egress == {("primary", 8443), ("core", 8443)}
+    inline = resources(emr)[groups["service"]]["Properties"].get("SecurityGroupEgress", [])
+    assert [r for r in inline if r.get("CidrIp") != "255.255.255.255/32"] == []  # nothing else leaves
     # And the task groups may leave only towards those groups on those ports (plus HTTPS to AWS).
     for task, group in tasks.items():
         egress = {
@@ -314,7 +440,7 @@ def test_emr_groups_are_tagged_for_the_scoped_service_policy(emr: Template) -> N
 # --- roles ---------------------------------------------------------------------------------------
 
 
-def test_node_role_reaches_only_the_data_root_the_log_prefix_the_certificates_and_the_key(
+def test_node_role_reaches_only_the_data_root_the_log_prefix_the_certificates_the_key_and_emr_wal(
     emr: Template,
 ) -> None:
     data, _ = only_bucket(emr, "EmrHBaseData")
@@ -336,9 +462,40 @@ def test_node_role_reaches_only_the_data_root_the_log_prefix_the_certificates_an
                     "s3:ListMultipartUploadParts",
                 ]
             ),
-            {"Fn::Join": ["", [{"Fn::GetAtt": [data, "Arn"]}, "/hbase/*"]]},
+            [
+                {"Fn::Join": ["", [{"Fn::GetAtt": [data, "Arn"]}, "/hbase/*"]]},
+                # EMRFS's marker for the hbase/ directory (AWS knowledge center emr-s3-empty-files)
+                {"Fn::Join": ["", [{"Fn::GetAtt": [data, "Arn"]}, "/hbase_$folder$"]]},
+            ],
         ),
         "Logs": (["s3:PutObject"], {"Fn::Join": ["", [{"Fn::GetAtt": [logs, "Arn"]}, "/emr-logs/*"]]}),
+        # ReleaseGuide emr-hbase-wal-permissions: exactly the documented actions.
+        "EmrWal": (
+            sorted(
+                f"emrwal:{action}"
+                for action in [
+                    *("DeleteWal", "CreateWal", "CreateWorkspace", "AppendEdit", "ReplayEdits"),
+                    *("GetCurrentWalTime", "CompleteWalFlush", "ListWALs", "DescribeWAL", "TrimWAL"),
+                    *("ArchiveWAL", "ArchiveWALCheckPoint"),
+                ]
+            ),
+            "*",
+        ),
+        "EmrWalServiceLinkedRole": (
+            ["iam:CreateServiceLinkedRole", "iam:PutRolePolicy"],
+            {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":iam::",
+                        {"Ref": "AWS::AccountId"},
+                        ":role/aws-service-role/emrwal.amazonaws.com/AWSServiceRoleForEMRWAL*",
+                    ],
+                ]
+            },
+        ),
         "TlsCertificates": (
             ["s3:GetObject"],
             "arn:aws:s3:::example-pinpoint-certs/emr/pinpoint-certs.zip",
@@ -354,8 +511,29 @@ def test_node_role_reaches_only_the_data_root_the_log_prefix_the_certificates_an
     assert (
         "ManagedPolicyArns" not in role["Properties"]
     )  # not the deprecated AmazonElasticMapReduceforEC2Role
-    profile_name, _ = only_with_id(emr, "AWS::IAM::InstanceProfile")
+    (slr,) = [s for s in statements(emr, "EmrHBaseInstanceRole") if s["Sid"] == "EmrWalServiceLinkedRole"]
+    assert slr["Condition"] == {"StringLike": {"iam:AWSServiceName": ["emrwal.amazonaws.com"]}}
+
+
+def test_instance_profile_carries_its_roles_name(emr: Template) -> None:
+    """Otherwise EMR fails with "invalid instance profile" (ManagementGuide emr-iam-roles-custom)."""
+    profile_name, profile = only_with_id(emr, "AWS::IAM::InstanceProfile")
     assert cluster(emr)["JobFlowRole"] == {"Ref": profile_name}
+    (role,) = [n for n in emr.find_resources("AWS::IAM::Role") if n.startswith("EmrHBaseInstanceRole")]
+    assert profile["Properties"] == {"InstanceProfileName": {"Ref": role}, "Roles": [{"Ref": role}]}
+
+
+def test_without_emr_wal_the_node_role_has_no_wal_permissions() -> None:
+    stack = constructed(**EMR, emr_wal="false")
+    assert stack.emr is not None
+    document = stack.resolve(stack.emr.instance_role.node.find_child("DefaultPolicy").document)
+    assert {s["Sid"] for s in document["Statement"]} == {
+        "DataBucket",
+        "HBaseRootDir",
+        "Logs",
+        "TlsCertificates",
+        "DataAndDiskKey",
+    }
 
 
 def test_service_role_is_the_scoped_v2_policy_and_may_pass_only_the_node_role(emr: Template) -> None:
@@ -377,7 +555,7 @@ def test_service_role_is_the_scoped_v2_policy_and_may_pass_only_the_node_role(em
     assert [g["Condition"] for g in grants] == [{"Bool": {"kms:GrantIsForAWSResource": True}}]
 
 
-def test_no_wildcard_actions_in_the_emr_roles(emr: Template) -> None:
+def test_no_wildcard_actions_in_the_emr_roles(emr: Template) -> None:  # emrwal:* included
     for prefix in ("EmrHBaseInstanceRole", "EmrHBaseServiceRole"):
         for statement in statements(emr, prefix):
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -89,6 +89,24 @@ def test_outputs_name_the_services_and_the_mode(distributed: Template) -> None:
     assert outputs["CollectorDnsName"]["Value"] == "pinpoint"
 
 
+def test_external_mode_outputs_the_groups_its_hbase_must_admit() -> None:
+    """Your HBase's security groups or firewalls admit the collector, web and bootstrap tasks:
+    their groups are outputs (README hbase_mode=external)."""
+    template = synth(**EXTERNAL)
+    outputs = template.find_outputs("*")
+    groups = template.find_resources("AWS::EC2::SecurityGroup")
+    for output, description in {
+        "CollectorSecurityGroupId": "Pinpoint collector tasks",
+        "WebSecurityGroupId": "Pinpoint web tasks",
+        "TableBootstrapSecurityGroupId": "Pinpoint table bootstrap task",
+    }.items():
+        (name,) = [
+            n for n, g in groups.items() if g["Properties"]["GroupDescription"].startswith(description)
+        ]
+        assert outputs[output]["Value"] == {"Fn::GetAtt": [name, "GroupId"]}, output
+    assert "CollectorSecurityGroupId" not in synth(**EMR).find_outputs("*")  # EMR's groups are the stack's
+
+
 def test_hbase_mode_output_is_embedded_by_default(template: Template) -> None:
     assert template.find_outputs("HBaseMode")["HBaseMode"]["Value"] == "embedded"
     assert not {"CollectorServiceName", "WebServiceName", "EmrClusterId"} & set(template.find_outputs("*"))
@@ -147,6 +165,39 @@ def test_collectors_roll_and_scale_on_cpu_between_min_and_max(distributed: Templ
         "PredefinedMetricType": "ECSServiceAverageCPUUtilization"
     }
     assert policy["Properties"]["ScalingTargetId"] == {"Ref": target_name}
+    # The next scale-out only after the connections were re-placed once (max connection age + grace).
+    assert tracking["ScaleOutCooldown"] == 300 + 10
+    assert tracking["ScaleInCooldown"] == 300
+
+
+def test_collectors_end_agent_connections_so_new_tasks_get_their_share(distributed: Template) -> None:
+    """Service Connect and the NLB balance connections and agents keep theirs: each collector closes
+    every gRPC connection after the max connection age (collector.receiver.grpc.{agent,stat,span}.
+    max_connection_age, pinpoint-collector-grpc-root.properties at v3.1.0: 3h upstream), set as
+    system properties through the image's PINPOINT_COLLECTOR_JAVA_OPTS."""
+    env = environment(container_of(task_definition_of(distributed, "pinpoint-collector")))
+    options = env["PINPOINT_COLLECTOR_JAVA_OPTS"].split()
+    assert sorted(options) == sorted(
+        f"-Dcollector.receiver.grpc.{receiver}.max_connection_age=300s"
+        for receiver in ("agent", "stat", "span")
+    )
+    web = environment(container_of(task_definition_of(distributed, "pinpoint-web")))
+    assert "PINPOINT_COLLECTOR_JAVA_OPTS" not in web
+
+
+def test_the_max_connection_age_is_a_setting_and_paces_the_scale_out() -> None:
+    from stacks.config import ConfigError, parse_settings  # noqa: PLC0415
+    from stacks.constructs.collector_service import collector_java_opts, scale_out_cooldown  # noqa: PLC0415
+
+    config = parse_settings({**EXTERNAL, "collector_max_connection_age_seconds": 900})
+    assert collector_java_opts(config).count("max_connection_age=900s") == 3
+    assert scale_out_cooldown(config).to_seconds() == 910
+    shortest = parse_settings({**EXTERNAL, "collector_max_connection_age_seconds": 60})
+    assert scale_out_cooldown(shortest).to_seconds() == 70
+    with pytest.raises(
+        ConfigError, match=r"^Invalid setting collector_max_connection_age_seconds=30: allowed: 60"
+    ):
+        parse_settings({**EXTERNAL, "collector_max_connection_age_seconds": 30})
 
 
 def test_collector_and_web_tasks_are_arm64_sized_by_their_settings(distributed: Template) -> None:

@@ -9,6 +9,11 @@ Two handlers of the CDK Provider framework (custom_resources.Provider):
   the exit code, ECS's ``stoppedReason`` and the container's reason, and the last line of the
   task's log that starts with ``bootstrap failed:`` (what the image prints before exiting non-zero).
 
+An Update while the stack is ``UPDATE_ROLLBACK_IN_PROGRESS`` is CloudFormation restoring the
+previous properties: the task runs again (it puts the previous TTLs back), but whatever goes
+wrong is logged and the resource reports success. A rollback that fails leaves the stack in
+UPDATE_ROLLBACK_FAILED, which is worse than a TTL left as the failed update set it.
+
 Plain stdlib + boto3 (the Lambda runtime's). Clients are passed in, so tests can use any endpoint.
 """
 
@@ -27,6 +32,7 @@ FAILURE_PREFIX = "bootstrap failed:"
 # CloudFormation shows at most a few KB of reason; keep each part short.
 MAX_PART_CHARS = 600
 LOG_LINES_SCANNED = 200
+ROLLBACK_STATUS = "UPDATE_ROLLBACK_IN_PROGRESS"
 
 
 class BootstrapFailed(RuntimeError):
@@ -37,7 +43,7 @@ class BootstrapFailed(RuntimeError):
 
 
 def on_event(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
-    return start(event, boto3.client("ecs"))
+    return start(event, boto3.client("ecs"), boto3.client("cloudformation"))
 
 
 def is_complete(event: dict[str, Any], _context: object = None) -> dict[str, Any]:
@@ -47,12 +53,39 @@ def is_complete(event: dict[str, Any], _context: object = None) -> dict[str, Any
 # --- logic --------------------------------------------------------------------------------------
 
 
-def start(event: dict[str, Any], ecs: Any) -> dict[str, Any]:
+def start(event: dict[str, Any], ecs: Any, cloudformation: Any) -> dict[str, Any]:
     """Create/Update: run the task and hand its ARN to ``is_complete``. Delete: nothing."""
     props = event["ResourceProperties"]
     physical_id = event.get("PhysicalResourceId") or f"{props['ClusterName']}/table-bootstrap"
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": physical_id}
+    rollback = event["RequestType"] == "Update" and in_rollback(cloudformation, event.get("StackId"))
+    try:
+        task_arn = run(ecs, props)
+    except BootstrapFailed as failure:
+        if not rollback:
+            raise
+        LOGGER.warning("rolling back, not reported: %s", failure)
+        return {"PhysicalResourceId": physical_id, "Data": {"Rollback": "true"}}
+    data = {"TaskArn": task_arn, **({"Rollback": "true"} if rollback else {})}
+    return {"PhysicalResourceId": physical_id, "Data": data}
+
+
+def in_rollback(cloudformation: Any, stack_id: str | None) -> bool:
+    """Whether the stack is rolling an update back; unknown counts as no (failures then fail)."""
+    if not stack_id:
+        return False
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_id)["Stacks"]
+    except (ClientError, BotoCoreError, ValueError) as error:
+        LOGGER.warning("cannot read the status of %s: %s", stack_id, error)
+        return False
+    LOGGER.info("stack %s is %s", stack_id, stack["StackStatus"])
+    return stack["StackStatus"] == ROLLBACK_STATUS
+
+
+def run(ecs: Any, props: dict[str, Any]) -> str:
+    """RunTask for the bootstrap task; its ARN."""
     try:
         response = ecs.run_task(
             cluster=props["ClusterName"],
@@ -81,13 +114,27 @@ def start(event: dict[str, Any], ecs: Any) -> dict[str, Any]:
         )
     task_arn = tasks[0]["taskArn"]
     LOGGER.info("started %s", task_arn)
-    return {"PhysicalResourceId": physical_id, "Data": {"TaskArn": task_arn}}
+    return task_arn
 
 
 def check(event: dict[str, Any], ecs: Any, logs: Any) -> dict[str, Any]:
-    """Complete when the task stopped with exit code 0; raise with the reason when it failed."""
+    """Complete when the task stopped with exit code 0; raise with the reason when it failed
+    (during a rollback: log it and complete)."""
     if event["RequestType"] == "Delete":
         return {"IsComplete": True}
+    data = event.get("Data") or {}
+    if data.get("Rollback") != "true":
+        return poll(event, ecs, logs)
+    if "TaskArn" not in data:  # the task could not even start; start() logged why
+        return {"IsComplete": True}
+    try:
+        return poll(event, ecs, logs)
+    except BootstrapFailed as failure:
+        LOGGER.warning("rolling back, not reported: %s", failure)
+        return {"IsComplete": True}
+
+
+def poll(event: dict[str, Any], ecs: Any, logs: Any) -> dict[str, Any]:
     props = event["ResourceProperties"]
     task_arn = event["Data"]["TaskArn"]
     response = ecs.describe_tasks(cluster=props["ClusterName"], tasks=[task_arn])

@@ -1,4 +1,4 @@
-"""Shared plumbing for the stand-in `hbase` and `java` executables used by
+"""Shared plumbing for the stand-in `pinpoint-hbase` and `java` executables used by
 tests/unit/supervisor/.
 
 Stand-ins append one line per event to the file named by STANDIN_EVENTS:
@@ -6,7 +6,7 @@ Stand-ins append one line per event to the file named by STANDIN_EVENTS:
 atomic, so several stand-in processes can share the file. State that must survive a
 supervisor restart (created tables, master start time) lives under STANDIN_STATE, which also
 stands for the network between "containers": the running master writes what its ZooKeeper
-answers to into zookeeper.json, and clients (hbase shell, collector, web) reach it only through
+answers to into zookeeper.json, and clients (table tool, master stop, collector, web) reach it only through
 a quorum entry naming it (see :func:`reach_master`).
 """
 

@@ -168,7 +168,6 @@ class Supervisors:
             "HBASE_DATA_DIR": str(self.workdir / "data"),
             "PINPOINT_RUN_DIR": str(self.workdir / f"run-{index}"),
             "PINPOINT_TABLES_FILE": str(TABLES_FILE),
-            "PINPOINT_HBASE_SCRIPTS_DIR": str(IMAGE / "hbase"),
             "PINPOINT_COLLECTOR_JAR": str(self.workdir / "pinpoint-collector.jar"),
             "PINPOINT_WEB_JAR": str(self.workdir / "pinpoint-web.jar"),
             "PINPOINT_LOG_CONFIG": str(IMAGE / "conf" / "log4j2-console.xml"),

@@ -39,8 +39,8 @@ from tests.unit.pinpoint_standins.harness import (
 REFERENCE_ENV = {
     "CONTAINER_MEMORY_MB": "8192",
     "WEB_HEAP_MB": "1000",
-    # -Xms above the shell's 384 MB heap would stop every `hbase shell` JVM if it leaked into
-    # HBASE_OPTS (bin/hbase passes HBASE_OPTS to every command, HBASE_MASTER_OPTS to the master).
+    # -Xms above the clients' 256 MB heap would stop every table tool JVM if it leaked into
+    # HBASE_OPTS (pinpoint-hbase passes HBASE_OPTS to every command, HBASE_MASTER_OPTS to the master).
     "PINPOINT_HBASE_JAVA_OPTS": "-Xms1024m -Dextra.master.flag=1",
     "PINPOINT_COLLECTOR_JAVA_OPTS": "-Dextra.flag=1",
     "PINPOINT_TTL_TRACE_SECONDS": "86400",
@@ -119,8 +119,10 @@ def test_starts_hbase_then_bootstraps_then_collector_and_web_and_boots_when_heal
     reference: Reference,
 ) -> None:
     run = reference.run
-    master = run.first("hbase-master", "start").at
-    last_create = max(e.at for e in run.find("hbase-shell", "create"))
+    # The master's clock starts before the stand-in binds its info server and records "start":
+    # the bootstrap may legitimately create tables between the two.
+    master = run.first("hbase-master", "clock-started").at
+    last_create = max(e.at for e in run.find("hbase-tables", "create"))
     collector = run.first("collector", "start").at
     web = run.first("web", "start").at
     assert master < last_create < min(collector, web)
@@ -134,18 +136,19 @@ def test_starts_hbase_then_bootstraps_then_collector_and_web_and_boots_when_heal
     assert reference.exit_code == 0
 
 
-def test_waits_until_the_master_is_initialized_in_one_shell_process(launch: Callable[..., Run]) -> None:
-    """`list` answers before the master is initialized; `create` does not (HMaster#checkInitialized)."""
+def test_waits_until_the_master_is_initialized_in_one_client_process(launch: Callable[..., Run]) -> None:
+    """listTableNames answers before the master is initialized; createTable does not
+    (HMaster#checkInitialized)."""
     run = launch(STANDIN_MASTER_SERVICES_AFTER="0.3", STANDIN_MASTER_READY_AFTER="1.5")
     run.wait_booted()
 
     # Not one create was sent before initialization (each would fail with PleaseHoldException).
-    assert run.find("hbase-shell", "create-refused") == []
-    assert run.find("hbase-shell", "not-initialized"), "the master was never seen initializing"
-    # Polling and creating happened inside ONE `hbase shell` process: JRuby starts cost seconds.
-    assert [e.detail.split()[0] for e in run.find("hbase-shell", "run")] == ["bootstrap-tables.rb"]
-    assert "-Dhbase.client.retries.number=3" in run.first("hbase-shell", "run").detail
-    assert sorted(e.detail for e in run.find("hbase-shell", "create")) == sorted(ALL_TABLES)
+    assert run.find("hbase-tables", "create-refused") == []
+    assert run.find("hbase-tables", "not-initialized"), "the master was never seen initializing"
+    # Polling and creating happened inside ONE table tool process: each JVM start costs seconds.
+    assert [e.detail.split()[0] for e in run.find("hbase-tables", "run")] == ["bootstrap"]
+    assert "-Dhbase.client.retries.number=3" in run.first("hbase-tables", "run").detail
+    assert sorted(e.detail for e in run.find("hbase-tables", "create")) == sorted(ALL_TABLES)
     assert re.search(
         r"pinpoint-bootstrap:waiting attempt \d+: org.apache.hadoop.hbase.PleaseHoldException", run.output()
     )
@@ -161,18 +164,18 @@ def test_restart_on_existing_data_waits_for_initialization_and_creates_nothing(
     second = launch(STANDIN_MASTER_SERVICES_AFTER="0", STANDIN_MASTER_READY_AFTER="1.5")
     second.wait_booted()
 
-    assert len(first.find("hbase-shell", "create")) == 22
-    assert second.find("hbase-shell", "create") == []
-    assert second.find("hbase-shell", "create-existing") == []
-    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist" in second.output()
-    # Every table exists, so `list` alone would let collector and web start at once; they must
+    assert len(first.find("hbase-tables", "create")) == 22
+    assert second.find("hbase-tables", "create") == []
+    assert second.find("hbase-tables", "create-existing") == []
+    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist with their TTLs" in second.output()
+    # Every table exists, so listing tables alone would let collector and web start at once; they must
     # wait until the master can serve them.
     master = second.first("hbase-master", "clock-started").at
     assert second.first("collector", "start").at - master >= 1.5
 
 
 def test_creates_every_table_once_with_ttls_and_regions_from_the_environment(reference: Reference) -> None:
-    created = [e.detail for e in reference.run.find("hbase-shell", "create")]
+    created = [e.detail for e in reference.run.find("hbase-tables", "create")]
     assert sorted(created) == sorted(ALL_TABLES)
     assert len(ALL_TABLES) == 22
     trace = (reference.tables / "TraceV2").read_text()
@@ -192,7 +195,7 @@ def test_partial_schema_gets_only_the_missing_tables(launch: Callable[..., Run],
     run = launch()
     run.wait_booted()
 
-    assert sorted(e.detail for e in run.find("hbase-shell", "create")) == sorted(ALL_TABLES[5:])
+    assert sorted(e.detail for e in run.find("hbase-tables", "create")) == sorted(ALL_TABLES[5:])
     assert (tables / ALL_TABLES[0]).read_text() == "created earlier"
 
 
@@ -202,7 +205,7 @@ def test_partial_schema_gets_only_the_missing_tables(launch: Callable[..., Run],
 def test_boot_budget_exceeded_while_the_master_initializes_stops_and_fails(
     launch: Callable[..., Run],
 ) -> None:
-    # 4 s: the reason asserted below is the bootstrap shell's report, so HBase and that shell must
+    # 4 s: the reason asserted below is the table tool's report, so HBase and that tool must
     # get to start within the budget even with every xdist worker busy.
     run = launch(STANDIN_MASTER_READY_AFTER="120", PINPOINT_BOOT_TIMEOUT_SECONDS="4")
 
@@ -291,21 +294,21 @@ def test_hbase_jvm_options_reach_the_master_only_and_keep_g1_and_a_direct_memory
 ) -> None:
     run = reference.run
     master = run.first("hbase-master", "jvm").detail.split()
-    assert "-XX:+UseG1GC" in master  # bin/hbase adds it only when HBASE_OPTS is empty
+    assert "-XX:+UseG1GC" in master  # from HBASE_OPTS: pinpoint-hbase implies no GC of its own
     assert "-Xmx3276m" in master
     assert "-Xms3276m" in master
     assert "-XX:MaxDirectMemorySize=409m" in master  # 5 % of 8192 MB
     assert "-XX:+ExitOnOutOfMemoryError" in master
     assert "-Dextra.master.flag=1" in master
-    clients = [*run.find("hbase-shell", "jvm"), *run.find("hbase-master-stop", "jvm")]
+    clients = [*run.find("hbase-tables", "jvm"), *run.find("hbase-master-stop", "jvm")]
     assert len(clients) >= 3  # bootstrap, flush, stop
     for client in clients:
         args = client.detail.split()
-        assert "-Xmx384m" in args
+        assert "-Xmx256m" in args
         assert "-XX:+UseG1GC" in args
         assert not any(a.startswith("-Xms") or a.startswith("-XX:MaxDirectMemorySize") for a in args), args
         assert "-Dextra.master.flag=1" not in args
-    assert run.find("hbase-shell", "jvm-refused") == []
+    assert run.find("hbase-tables", "jvm-refused") == []
     assert "memory limit 8192 MB (CONTAINER_MEMORY_MB); heaps: hbase 3276 MB (+409 MB direct)" in run.output()
 
 
@@ -355,7 +358,7 @@ def test_all_in_one_hbase_stays_on_loopback_and_its_servers_reach_it(reference: 
     assert master.startswith("info=127.0.0.1:")
     for server in ("collector", "web"):
         assert run.first(server, "connect").detail == "127.0.0.1:2181 /hbase master=localhost:16000"
-    assert run.first("hbase-shell", "connect").detail.startswith("127.0.0.1:2181 /hbase ")
+    assert run.first("hbase-tables", "connect").detail.startswith("127.0.0.1:2181 /hbase ")
 
 
 def test_console_log_configuration_has_no_file_appender() -> None:
@@ -442,7 +445,7 @@ def test_supervisor_stops_the_container_when_hbase_no_longer_serves(supervisors:
     assert run.find("collector", "sigterm")
     assert run.find("web", "sigterm")
     # No flush against a dead region server (it would hang for its whole budget).
-    assert run.find("hbase-shell", "flush-hangs") == []
+    assert run.find("hbase-tables", "flush-hangs") == []
     assert run.find("hbase-master-stop", "run")
 
 
@@ -480,7 +483,7 @@ def test_a_dead_pinpoint_process_stops_the_rest_and_fails_the_container(
     survivor = "web" if dying == "collector" else "collector"
     assert run.find(survivor, "sigterm")
     # HBase is still flushed and shut down cleanly, so a crash loses no acknowledged write.
-    assert run.first("hbase-shell", "flush").at < run.first("hbase-master-stop", "run").at
+    assert run.first("hbase-tables", "flush").at < run.first("hbase-master-stop", "run").at
     assert run.find("hbase-master", "stopped")
     assert f"{dying} exited unexpectedly with status {status}" in run.output()
 
@@ -493,12 +496,12 @@ def test_hbase_death_stops_collector_and_web(supervisors: Supervisors) -> None:
     assert run.wait_exit() == 3
     assert run.find("collector", "sigterm")
     assert run.find("web", "sigterm")
-    assert run.find("hbase-shell", "flush") == []  # nothing left to flush
+    assert run.find("hbase-tables", "flush") == []  # nothing left to flush
 
 
 def test_hbase_death_during_bootstrap_fails_without_starting_pinpoint(supervisors: Supervisors) -> None:
     run = supervisors.launch(STANDIN_MASTER_READY_AFTER="60")
-    run.wait_for(lambda: bool(run.find("hbase-shell", "not-initialized")), what="first bootstrap attempt")
+    run.wait_for(lambda: bool(run.find("hbase-tables", "not-initialized")), what="first bootstrap attempt")
     supervisors.trigger("master.crash")
 
     assert run.wait_exit() == 3
@@ -512,7 +515,7 @@ def test_sigterm_stops_pinpoint_flushes_and_shuts_the_cluster_down_cleanly(refer
     run = reference.run
     assert reference.exit_code == 0
     last_pinpoint_stop = max(run.first("collector", "sigterm").at, run.first("web", "sigterm").at)
-    flush = run.first("hbase-shell", "flush").at
+    flush = run.first("hbase-tables", "flush").at
     stop = run.first("hbase-master-stop", "run").at
     assert last_pinpoint_stop < flush < stop <= run.first("hbase-master", "stopped").at
     # `hbase master stop` without --shutDownCluster is refused by HBase 2.x: never sent.
@@ -555,7 +558,7 @@ def test_sigterm_with_stuck_processes_escalates_within_the_budget(launch: Callab
 
 def test_sigterm_while_waiting_for_the_master_exits_zero_promptly(launch: Callable[..., Run]) -> None:
     run = launch(STANDIN_MASTER_READY_AFTER="120")
-    run.wait_for(lambda: bool(run.find("hbase-shell", "not-initialized")), what="first bootstrap attempt")
+    run.wait_for(lambda: bool(run.find("hbase-tables", "not-initialized")), what="first bootstrap attempt")
 
     sent = time.monotonic()
     assert run.stop() == 0

@@ -64,7 +64,7 @@ def test_hbase_role_serves_other_containers_by_name_and_nothing_else(supervisors
     assert master.startswith("info=0.0.0.0:")
     assert f"-Dpinpoint.hbase.hostname={ADVERTISED}" in run.first("hbase-master", "jvm").detail
     # HBase only: no tables (the bootstrap role makes them), no Pinpoint server.
-    assert run.find("hbase-shell", "run") == []
+    assert run.find("hbase-tables", "run") == []
     assert run.find("collector", "start") == run.find("web", "start") == []
     assert "heaps: hbase 2048 MB (+256 MB direct)" in run.output()  # 50 % of 4096
     assert "boot complete in" in run.output() and "HBase serves" in run.output()  # noqa: PT018
@@ -74,8 +74,8 @@ def test_hbase_role_serves_other_containers_by_name_and_nothing_else(supervisors
     # The all-in-one's clean stop: flush through its own (loopback) quorum, then the cluster
     # shutdown.
     assert run.stop() == 0
-    assert run.first("hbase-shell", "flush").at < run.first("hbase-master-stop", "run").at
-    assert run.first("hbase-shell", "connect").detail == f"127.0.0.1:2181 /hbase master={ADVERTISED}:16000"
+    assert run.first("hbase-tables", "flush").at < run.first("hbase-master-stop", "run").at
+    assert run.first("hbase-tables", "connect").detail == f"127.0.0.1:2181 /hbase master={ADVERTISED}:16000"
     assert "HBase stopped cleanly (cluster shutdown)" in run.output()
 
 
@@ -87,7 +87,7 @@ def test_hbase_role_stops_the_container_when_its_region_server_dies(supervisors:
 
     assert run.wait_exit() == 1
     assert "HBase no longer serves (no live region server); stopping the container" in run.output()
-    assert run.find("hbase-shell", "flush-hangs") == []
+    assert run.find("hbase-tables", "flush-hangs") == []
 
 
 def test_bootstrap_creates_the_missing_tables_in_the_named_hbase_and_exits_zero(
@@ -107,25 +107,56 @@ def test_bootstrap_creates_the_missing_tables_in_the_named_hbase_and_exits_zero(
     )
     assert first.wait_exit() == 0, first.output()
 
-    assert sorted(e.detail for e in first.find("hbase-shell", "create")) == sorted(ALL_TABLES[7:])
+    assert sorted(e.detail for e in first.find("hbase-tables", "create")) == sorted(ALL_TABLES[7:])
     assert (tables / ALL_TABLES[0]).read_text() == "created earlier"
     assert "TTL => 86400" in (tables / "TraceV2").read_text()
     # It went through the quorum and the znode it was given, to the master registered there.
-    run_detail = first.first("hbase-shell", "run").detail
+    run_detail = first.first("hbase-tables", "run").detail
     assert f"-Dhbase.zookeeper.quorum={QUORUM}" in run_detail
     assert "-Dhbase.zookeeper.property.clientPort=2181" in run_detail
     assert "-Dzookeeper.znode.parent=/hbase" in run_detail
-    assert first.first("hbase-shell", "connect").detail == f"{QUORUM} /hbase master={ADVERTISED}:16000"
+    assert first.first("hbase-tables", "connect").detail == f"{QUORUM} /hbase master={ADVERTISED}:16000"
     assert "[supervisor] bootstrap complete in" in first.output()
-    assert "heaps: hbase shell 384 MB" in first.output()
+    assert "heaps: hbase client 256 MB" in first.output()
     assert first.find("hbase-master", "start") == []  # a client only
     assert bootstrap_lines(first) == []
 
-    second = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM)
+    second = supervisors.launch(
+        PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM, PINPOINT_TTL_TRACE_SECONDS="86400"
+    )
     assert second.wait_exit() == 0
-    assert second.find("hbase-shell", "create") == []
-    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist" in second.output()
+    assert second.find("hbase-tables", "create") == []
+    assert second.find("hbase-tables", "ttl-change") == []
+    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist with their TTLs" in second.output()
     assert hbase.process.poll() is None  # the HBase it used keeps running
+
+
+def test_bootstrap_brings_existing_tables_to_changed_ttls(supervisors: Supervisors) -> None:
+    """hbase_ttl_days changes re-run the bootstrap: existing tables take the new TTLs, and only
+    the families whose TTL differs are touched."""
+    hbase_role(supervisors)
+    first = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM)
+    assert first.wait_exit() == 0, first.output()
+
+    second = supervisors.launch(
+        PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM, PINPOINT_TTL_TRACE_SECONDS="86400"
+    )
+    assert second.wait_exit() == 0, second.output()
+
+    changed = sorted(e.detail for e in second.find("hbase-tables", "ttl-change"))
+    # TraceV2 (S), TraceIndex and ApplicationTraceIndex (I and M): the trace TTL's families.
+    assert changed == sorted(
+        [
+            "ApplicationTraceIndex:I 86400",
+            "ApplicationTraceIndex:M 86400",
+            "TraceIndex:I 86400",
+            "TraceIndex:M 86400",
+            "TraceV2:S 86400",
+        ]
+    )
+    assert second.find("hbase-tables", "create") == []
+    assert "pinpoint-bootstrap:changed TraceV2:S ttl 5184000 -> 86400" in second.output()
+    assert "pinpoint-bootstrap:done created 0 table(s), changed 5 families" in second.output()
 
 
 def test_bootstrap_waits_for_a_master_that_is_still_initializing(supervisors: Supervisors) -> None:
@@ -137,16 +168,16 @@ def test_bootstrap_waits_for_a_master_that_is_still_initializing(supervisors: Su
     bootstrap = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_HBASE_ZOOKEEPER_QUORUM=QUORUM)
 
     assert bootstrap.wait_exit() == 0, bootstrap.output()
-    assert bootstrap.find("hbase-shell", "not-initialized")
-    assert bootstrap.find("hbase-shell", "create-refused") == []
-    assert len(bootstrap.find("hbase-shell", "create")) == 22
+    assert bootstrap.find("hbase-tables", "not-initialized")
+    assert bootstrap.find("hbase-tables", "create-refused") == []
+    assert len(bootstrap.find("hbase-tables", "create")) == 22
 
 
 def test_a_bootstrap_whose_last_attempt_reports_nothing_keeps_the_reason_reported_before(
     supervisors: Supervisors,
 ) -> None:
     # The final attempt is usually killed at the deadline (status 124), on a loaded host before its
-    # JRuby reached the script: the line must still say why the HBase was not ready.
+    # JVM got to report: the line must still say why the HBase was not ready.
     run = supervisors.launch(
         PINPOINT_ROLE="bootstrap",
         PINPOINT_BOOT_TIMEOUT_SECONDS="3",
@@ -160,7 +191,7 @@ def test_a_bootstrap_whose_last_attempt_reports_nothing_keeps_the_reason_reporte
     assert line.endswith(
         f"(last: waiting attempt 1: org.apache.zookeeper.KeeperException$ConnectionLossException: "
         f"KeeperErrorCode = ConnectionLoss for /hbase/master (quorum {QUORUM}); "
-        "then hbase shell exited with status 124 before the script reported anything)"
+        "then the table tool exited with status 124 before it reported anything)"
     )
 
 
@@ -186,8 +217,8 @@ def test_bootstrap_that_cannot_reach_the_master_fails_with_one_line(
 ) -> None:
     if hbase:
         hbase_role(supervisors)
-    # 5 s, not 2: the reason is the shell's last report, and on a loaded machine (4 xdist workers
-    # on 2 cores) the first shell could still be starting when a 2 s budget ran out (status 124).
+    # 5 s, not 2: the reason is the table tool's last report, and on a loaded machine (4 xdist
+    # workers on 2 cores) the first tool could still be starting when a 2 s budget ran out (124).
     run = supervisors.launch(PINPOINT_ROLE="bootstrap", PINPOINT_BOOT_TIMEOUT_SECONDS="5", **env)
 
     assert run.wait_exit() == 1
@@ -196,7 +227,7 @@ def test_bootstrap_that_cannot_reach_the_master_fails_with_one_line(
     assert "was not ready within 5s (PINPOINT_BOOT_TIMEOUT_SECONDS)" in line
     assert reason in line
     assert run.output().rstrip().endswith(line)  # the last thing it says
-    assert run.find("hbase-shell", "create") == []
+    assert run.find("hbase-tables", "create") == []
 
 
 @pytest.mark.parametrize(
@@ -250,7 +281,7 @@ def test_bootstrap_refuses_bad_settings_with_one_line(
     assert run.wait_exit(timeout=10) == 1
     (line,) = bootstrap_lines(run)
     assert message in line
-    assert run.find("hbase-shell", "run") == []
+    assert run.find("hbase-tables", "run") == []
 
 
 @pytest.mark.parametrize("role", ["collector", "web"])
@@ -301,7 +332,7 @@ def test_collector_role_runs_the_collector_alone_against_the_named_hbase(shared_
     assert run.first("collector", "connect").detail == f"{QUORUM} /hbase master={ADVERTISED}:16000"
     assert run.first("collector", "env").detail == "ADMIN_PASSWORD=<unset>"
     assert (
-        run.find("web", "start") == run.find("hbase-master", "start") == run.find("hbase-shell", "run") == []
+        run.find("web", "start") == run.find("hbase-master", "start") == run.find("hbase-tables", "run") == []
     )
     assert "boot complete in" in run.output()
     healthy = run.healthcheck()

@@ -34,7 +34,8 @@ require_ttl() {
         die "$1 must be at most ${MAX_TTL_SECONDS} seconds (HBase stores a TTL as a Java int), got '$2'"
 }
 
-# require_split_regions NAME VALUE: HBase's shell refuses NUMREGIONS <= 1 (admin.rb#create:
+# require_split_regions NAME VALUE: HBase's shell, whose syntax the table list keeps, refuses
+# NUMREGIONS <= 1, and so does the table tool (admin.rb#create:
 # "Number of regions must be greater than 1").
 require_split_regions() {
     require_positive_int "$1" "$2"
@@ -59,8 +60,8 @@ require_readable() { # what path
     [[ -r $2 ]] || die "$1 $2 is missing"
 }
 
-# A DNS name or IPv4 address: letters, digits, dots and hyphens (RFC 1123 labels). Also what
-# hbase shell's -Dkey=value accepts (jar-bootstrap.rb splits on '=' and wants two parts).
+# A DNS name or IPv4 address: letters, digits, dots and hyphens (RFC 1123 labels): nothing the
+# -Dkey=value overrides of the table tool could misread.
 readonly HOSTNAME_PATTERN='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'
 
 require_hostname() { # name value

@@ -5,13 +5,12 @@
 # ---------------------------------------------------------------------------------------------
 # Environment of every `hbase` command
 # ---------------------------------------------------------------------------------------------
-# HBase's bin/hbase adds -XX:+UseG1GC only when HBASE_OPTS is empty, and HBASE_OPTS reaches
-# EVERY hbase command (shell, master stop, PurgeTxnLog). So HBASE_OPTS holds only what all of
-# them need (G1, as bin/hbase would choose, and the properties hbase-site.xml expands);
-# options meant for the master JVM go in HBASE_MASTER_OPTS, which bin/hbase adds for
-# `master start` only (branch-2.6 bin/hbase).
+# Every HBase JVM starts through pinpoint-hbase (bin/pinpoint-hbase: HBase's own classes, the
+# way bin/hbase launches them). HBASE_OPTS reaches EVERY one (master, table tool, master stop,
+# PurgeTxnLog), so it holds only what all of them need: G1 and the properties hbase-site.xml
+# expands. Options meant for the master JVM go in HBASE_MASTER_OPTS (`master start` only).
 #
-# HBASE_CONF_DIR (bin/hbase puts it first on the class path) selects the role's hbase-site.xml:
+# HBASE_CONF_DIR (first on the class path) selects the role's hbase-site.xml:
 # conf/ (all-in-one: every socket on loopback; bootstrap: a client, pointed elsewhere by -D
 # options) or conf-network/ (role hbase: reachable by other containers).
 export_hbase_environment() {
@@ -21,27 +20,21 @@ export_hbase_environment() {
     else
         export HBASE_CONF_DIR="${HBASE_HOME}/conf"
     fi
+    # hbase.log.dir: nothing is logged to files (log4j2-hbase.xml), but HBase reads the property.
     export HBASE_LOG_DIR="${PINPOINT_RUN_DIR}/hbase-logs"
-    export HBASE_PID_DIR="${PINPOINT_RUN_DIR}/hbase-pids"
-    export HBASE_ROOT_LOGGER="INFO,console"
     HBASE_OPTS="-XX:+UseG1GC -Dpinpoint.hbase.data.dir=${HBASE_DATA_DIR}"
     HBASE_OPTS+=" -Dpinpoint.hbase.master.info.port=${PINPOINT_HBASE_MASTER_INFO_PORT}"
     [[ $PINPOINT_ROLE != hbase ]] || HBASE_OPTS+=" -Dpinpoint.hbase.hostname=${PINPOINT_HBASE_ADVERTISED_HOSTNAME}"
     export HBASE_OPTS
     unset HBASE_MASTER_OPTS HBASE_OFFHEAPSIZE HBASE_HEAPSIZE
-    mkdir -p "$HBASE_LOG_DIR" "$HBASE_PID_DIR"
-    # bin/hbase refuses to run without JAVA_HOME; temurin sets it, Debian's JRE does not.
-    if [[ -z ${JAVA_HOME:-} ]]; then
-        JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
-        export JAVA_HOME
-    fi
+    mkdir -p "$HBASE_LOG_DIR"
 }
 
-# run_hbase_client TIMEOUT ARGS...: one short-lived `hbase ...` client JVM with the shell heap.
+# run_hbase_client TIMEOUT ARGS...: one short-lived `pinpoint-hbase ...` client JVM, bounded.
 run_hbase_client() {
     local limit=$1
     shift
-    HBASE_HEAPSIZE="${HBASE_SHELL_HEAP_MB}m" run_bounded "$limit" hbase "$@"
+    HBASE_HEAPSIZE="${HBASE_CLIENT_HEAP_MB}m" run_bounded "$limit" pinpoint-hbase "$@"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -57,18 +50,18 @@ purge_zookeeper() {
     local zk_dir="${HBASE_DATA_DIR}/zookeeper/zookeeper_0"
     [[ -d $zk_dir ]] || return 0
     log "purging old ZooKeeper snapshots in ${zk_dir} (keeping ${PINPOINT_ZOOKEEPER_SNAPSHOTS_KEPT})"
-    run_hbase_client 60 org.apache.zookeeper.server.PurgeTxnLog "$zk_dir" -n "$PINPOINT_ZOOKEEPER_SNAPSHOTS_KEPT" \
+    run_hbase_client 60 zookeeper-purge "$zk_dir" -n "$PINPOINT_ZOOKEEPER_SNAPSHOTS_KEPT" \
         > >(sed -u 's/^/[zookeeper-purge] /') 2>&1 ||
         log "ZooKeeper purge failed; continuing (it only reclaims disk space)"
 }
 
 start_hbase() {
-    # HBASE_HEAPSIZE becomes -Xmx and HBASE_OFFHEAPSIZE -XX:MaxDirectMemorySize (bin/hbase);
+    # HBASE_HEAPSIZE becomes -Xmx and HBASE_OFFHEAPSIZE -XX:MaxDirectMemorySize (pinpoint-hbase);
     # -Xms pins the heap so the container's memory use does not creep up to the limit later.
     # shellcheck disable=SC2097,SC2098  # the assignments are meant for the child only
     HBASE_HEAPSIZE="${HBASE_HEAP_MB}m" HBASE_OFFHEAPSIZE="${HBASE_OFFHEAP_MB}m" \
         HBASE_MASTER_OPTS="-Xms${HBASE_HEAP_MB}m -XX:+ExitOnOutOfMemoryError ${PINPOINT_HBASE_JAVA_OPTS}" \
-        start hbase hbase master start
+        start hbase pinpoint-hbase master start
 }
 
 # hbase_serving: the master's info server (JMX on loopback) reports a live region server. In
@@ -80,15 +73,15 @@ hbase_serving() {
 
 # stop_hbase FLUSH: flush every table (FLUSH=flush), ask for a cluster shutdown (regions close,
 # and so flush, cleanly; the master and its ZooKeeper exit), escalate to SIGTERM (HBase's
-# shutdown hook) and SIGKILL only if that overruns its budget. `hbase master stop` WITHOUT
+# shutdown hook) and SIGKILL only if that overruns its budget. `master stop` WITHOUT
 # --shutDownCluster only prints a hint and exits 1 in HBase 2.x (HMasterCommandLine.java;
-# bin/stop-hbase.sh passes it).
+# bin/stop-hbase.sh passes it); with it, Admin#shutdown.
 stop_hbase() {
     local flush=$1 started=$SECONDS
     alive hbase || return 0
     if [[ $flush == flush ]]; then
         log "flushing all HBase tables"
-        if run_hbase_client "$HBASE_FLUSH_TIMEOUT_SECONDS" shell -n "${PINPOINT_HBASE_SCRIPTS_DIR}/flush-all.rb" \
+        if run_hbase_client "$HBASE_FLUSH_TIMEOUT_SECONDS" tables flush \
             > >(sed -u 's/^/[hbase-flush] /') 2>&1; then
             log "flush complete"
         else
@@ -98,11 +91,11 @@ stop_hbase() {
         log "skipping the flush: HBase has no live region server to flush"
     fi
     alive hbase || return 0
-    log "stopping HBase (hbase master stop --shutDownCluster)"
+    log "stopping HBase (master stop --shutDownCluster)"
     # One budget for asking and for waiting: the deadline starts before the request.
     local deadline=$((SECONDS + HBASE_SHUTDOWN_TIMEOUT_SECONDS))
     run_hbase_client "$HBASE_SHUTDOWN_TIMEOUT_SECONDS" master stop --shutDownCluster \
-        > >(sed -u 's/^/[hbase-stop] /') 2>&1 || log "hbase master stop --shutDownCluster failed or timed out"
+        > >(sed -u 's/^/[hbase-stop] /') 2>&1 || log "master stop --shutDownCluster failed or timed out"
     while alive hbase && ((SECONDS < deadline)); do
         pause "$PINPOINT_POLL_SECONDS"
     done
@@ -153,10 +146,9 @@ render_tables() {
     done <"$PINPOINT_TABLES_FILE" >"$RENDERED_TABLES_FILE"
 }
 
-# hbase_location_options: the `hbase shell` -D options naming the HBase to bootstrap. None for
+# hbase_location_options: the table tool's -D overrides naming the HBase to bootstrap. None for
 # the all-in-one (its hbase-site.xml names the local ZooKeeper); for the bootstrap role the
-# external quorum (jar-bootstrap.rb: "-Dkey=value  Pass hbase-*.xml Configuration overrides",
-# HBase branch-2.6; ZKConfig keeps each entry's own port, see parse_quorum).
+# external quorum (ZKConfig keeps each entry's own port, see parse_quorum).
 hbase_location_options() {
     [[ $PINPOINT_ROLE == bootstrap ]] || return 0
     printf '%s\n' \
@@ -165,12 +157,13 @@ hbase_location_options() {
         "-Dzookeeper.znode.parent=${PINPOINT_HBASE_ZNODE_PARENT}"
 }
 
-# bootstrap_tables: ONE `hbase shell` process (each JRuby start costs seconds) waits until the
-# master is initialized, then creates the missing tables (hbase/bootstrap-tables.rb). A failed
-# run (e.g. the shell could not reach ZooKeeper yet) is repeated while the boot budget lasts.
-# Returns 1 when the budget ran out, with the last reason in BOOTSTRAP_FAILURE: the newest thing
-# any attempt reported, because the final attempt is often killed at the deadline (status 124)
-# before its JRuby has started, and "reported nothing" says less than the attempt before it did.
+# bootstrap_tables: ONE table tool process (`pinpoint-hbase tables bootstrap`, hbase/tables)
+# waits until the master is initialized, creates the missing tables and brings existing ones to
+# the list's TTLs. A failed run (e.g. it could not reach ZooKeeper yet) is repeated while the
+# boot budget lasts. Returns 1 when the budget ran out, with the last reason in
+# BOOTSTRAP_FAILURE: the newest thing any attempt reported, because the final attempt is often
+# killed at the deadline (status 124) before its JVM got far, and "reported nothing" says less
+# than the attempt before it did.
 BOOTSTRAP_FAILURE=""
 bootstrap_tables() {
     local attempt=1 left status reported last_report="" silent=""
@@ -189,22 +182,21 @@ bootstrap_tables() {
         rm -f "$status_file"
         PINPOINT_TABLES_DDL="$RENDERED_TABLES_FILE" PINPOINT_BOOTSTRAP_STATUS_FILE="$status_file" \
             PINPOINT_MASTER_WAIT_SECONDS="$left" PINPOINT_HBASE_POLL_SECONDS="$PINPOINT_HBASE_POLL_SECONDS" \
-            run_hbase_client "$left" shell "${location[@]}" -Dhbase.client.retries.number=3 -n \
-            "${PINPOINT_HBASE_SCRIPTS_DIR}/bootstrap-tables.rb" \
+            run_hbase_client "$left" tables bootstrap "${location[@]}" -Dhbase.client.retries.number=3 \
             > >(sed -u 's/^/[hbase-bootstrap] /') 2>&1 || status=$?
         check_children
         if ((status == 0)); then
             log "HBase master initialized; every Pinpoint table exists"
             return 0
         fi
-        # What the script last reported (bootstrap-tables.rb replaces it atomically before every step).
+        # What the tool last reported (it replaces the file atomically before every step).
         reported=$(tr '\n' ' ' <"$status_file" 2>/dev/null) || reported=""
         reported=${reported% }
         if [[ -n $reported ]]; then
             last_report=$reported
             silent=""
         else
-            reported="hbase shell exited with status ${status} before the script reported anything"
+            reported="the table tool exited with status ${status} before it reported anything"
             silent=$reported
         fi
         log "table bootstrap attempt ${attempt} failed with status ${status} (${reported}); retrying"

@@ -4,14 +4,14 @@
 
 # Heap shares of the limit, percent, per role (rows: the JVMs each role runs). What is left
 # covers HBase's capped direct memory, metaspace, threads and code cache, the collector's and
-# web's Netty buffers and the short-lived `hbase shell` JVMs.
+# web's Netty buffers and the short-lived HBase client JVMs (pinpoint-hbase tables / master stop).
 #
 #   role        hbase heap   collector heap   web heap   minimum memory
 #   all-in-one  40 %         20 %             15 %       2048 MB
 #   hbase       50 %         -                -          2048 MB
 #   collector   -            50 %             -          1024 MB (gRPC Netty buffers: off heap)
 #   web         -            -                60 %       1024 MB
-#   bootstrap   -            -                -           512 MB (one hbase shell JVM)
+#   bootstrap   -            -                -           512 MB (one HBase client JVM)
 declare -A HBASE_HEAP_PERCENT=([all-in-one]=40 [hbase]=50)
 declare -A COLLECTOR_HEAP_PERCENT=([all-in-one]=20 [collector]=50)
 declare -A WEB_HEAP_PERCENT=([all-in-one]=15 [web]=60)
@@ -20,11 +20,11 @@ declare -A MIN_CONTAINER_MEMORY_MB=([all-in-one]=2048 [hbase]=2048 [collector]=1
 # 256-1024 MB. Without a cap the JVM allows as much direct memory as heap.
 readonly HBASE_OFFHEAP_PERCENT=5 HBASE_OFFHEAP_MIN_MB=256 HBASE_OFFHEAP_MAX_MB=1024
 
-# role_runs COMPONENT: whether this role runs COMPONENT (hbase, collector, web, or shell: the
-# short-lived `hbase shell` JVMs of table bootstrap and the flush at stop).
+# role_runs COMPONENT: whether this role runs COMPONENT (hbase, collector, web, or client: the
+# short-lived HBase client JVMs of the table bootstrap, the flush and the stop request).
 role_runs() {
     case "${PINPOINT_ROLE}:$1" in
-    all-in-one:* | hbase:hbase | hbase:shell | collector:collector | web:web | bootstrap:shell) return 0 ;;
+    all-in-one:* | hbase:hbase | hbase:client | collector:collector | web:web | bootstrap:client) return 0 ;;
     *) return 1 ;;
     esac
 }
@@ -95,10 +95,10 @@ size_heaps() {
         summary+=("web ${WEB_HEAP_MB} MB")
         parts+=("web ${WEB_HEAP_MB}")
     fi
-    if role_runs shell; then
-        total=$((total + HBASE_SHELL_HEAP_MB))
-        parts+=("shell ${HBASE_SHELL_HEAP_MB}")
-        [[ $PINPOINT_ROLE != bootstrap ]] || summary+=("hbase shell ${HBASE_SHELL_HEAP_MB} MB")
+    if role_runs client; then
+        total=$((total + HBASE_CLIENT_HEAP_MB))
+        parts+=("client ${HBASE_CLIENT_HEAP_MB}")
+        [[ $PINPOINT_ROLE != bootstrap ]] || summary+=("hbase client ${HBASE_CLIENT_HEAP_MB} MB")
     fi
     local joined
     joined=$(printf '%s + ' "${parts[@]}")

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # pinpoint-supervisor: its children. Each runs in the background with "[name] "-prefixed output;
-# helper commands (hbase shell, master stop) run bounded and polled, so a signal or a dying
+# helper commands (HBase table tool, master stop) run bounded and polled, so a signal or a dying
 # child is noticed while they run. Sourced by pinpoint-supervisor; uses log and
 # PINPOINT_POLL_SECONDS from it.
 
@@ -54,7 +54,7 @@ children_alive() {
 # run_bounded TIMEOUT COMMAND...: run a helper command under `timeout`, in the background and
 # polled, so that a SIGTERM is handled at once (bash runs traps only between foreground
 # commands, but interrupts `wait`) and a child that dies meanwhile (HBase crashing while the
-# bootstrap shell waits for it) is noticed. Either aborts the helper unless we are already
+# table bootstrap waits for it) is noticed. Either aborts the helper unless we are already
 # shutting down.
 run_bounded() {
     local limit=$1 status=0

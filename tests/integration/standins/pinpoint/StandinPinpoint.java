@@ -11,15 +11,16 @@
 // (Redis) enabled, like a misconfigured server. The web reports whether admin.password came
 // from the environment (ADMIN_PASSWORD, Spring's relaxed binding) without printing it.
 //
-// HBase, as the real servers find it: hbase.client.host becomes hbase.zookeeper.quorum,
-// hbase.client.port the clientPort and hbase.client.znode the parent znode (commons-server
-// HbaseClientConfiguration, v3.1.0); the HBase client keeps an entry's own port and gives the
-// others clientPort (ZKConfig#buildZKQuorumServerString, 2.5/2.6). In the background, like the
-// servers' connection warm-up, it asks each quorum entry in turn for <parent>/master and
-// <parent>/meta-region-server, then connects to the region server at the name it advertised
-// (StandinHBase's one-line protocol), retrying every second; it prints
-//   standin <role> reached HBase: ZooKeeper <entry> (znode <parent>), master <host:port>, meta on <host:port>
-// once it got there, and what failed while it did not.
+// HBase, as the real servers find it and check it: hbase.client.host becomes
+// hbase.zookeeper.quorum, hbase.client.port the clientPort and hbase.client.znode the parent
+// znode (commons-server HbaseClientConfiguration, v3.1.0), with the client settings of the
+// collector's hbase-root.properties (retries 4, RPC and operation timeouts 10 s). Before any
+// port listens, like v3.1.0's HbaseVersionCheckBean (commons-hbase: an InitializingBean calling
+// Admin#getClusterMetrics, whose failure ends the Spring context before the web server starts),
+// it asks the HBase for its cluster metrics through the REAL HBase client: the image's own
+// jars under $HBASE_HOME/lib, loaded at run time. It prints
+//   standin <role> reached HBase <version>: ZooKeeper <quorum> (znode <parent>), <n> live region server(s)
+// or, when that fails, "Application run failed: ..." with the client's reason and exits 1.
 
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
@@ -32,9 +33,10 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.io.PrintWriter;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -51,9 +53,7 @@ public final class StandinPinpoint {
             System.err.println("standin: hbase.client.host and pinpoint.zookeeper.address differ");
             System.exit(2);
         }
-        Thread hbase = new Thread(() -> reachHBase(role), "hbase-warmup");
-        hbase.setDaemon(true);
-        hbase.start();
+        checkHBase(role);
         if (collector) {
             for (String kind : new String[] {"agent", "stat", "span"}) {
                 listen(kind, Integer.parseInt(property("collector.receiver.grpc." + kind + ".bindaddress.port")));
@@ -122,88 +122,48 @@ public final class StandinPinpoint {
         }
     }
 
-    // The HBase client's view: entries with their own port kept, others given clientPort.
-    private static List<String> quorum() {
-        List<String> entries = new ArrayList<>();
-        for (String entry : property("hbase.client.host").split(",")) {
-            if (!entry.isBlank()) {
-                String trimmed = entry.trim();
-                entries.add(trimmed.contains(":") ? trimmed : trimmed + ":" + System.getProperty("hbase.client.port", "2181"));
-            }
-        }
-        return entries;
-    }
-
-    private static String exchange(String hostPort, String request) throws IOException {
-        int colon = hostPort.lastIndexOf(':');
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1))), 2000);
-            socket.setSoTimeout(5000);
-            PrintWriter out = new PrintWriter(socket.getOutputStream(), true, StandardCharsets.UTF_8);
-            BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
-            out.println(request);
-            String answer = in.readLine();
-            if (answer == null) {
-                throw new IOException("connection closed by " + hostPort);
-            }
-            return answer;
-        }
-    }
-
-    private static void reachHBase(String role) {
+    private static void checkHBase(String role) throws Exception {
+        String quorum = property("hbase.client.host");
         String znode = System.getProperty("hbase.client.znode", "/hbase");
-        String lastProblem = "";
-        while (true) {
-            String problem;
-            try {
-                problem = tryHBase(role, znode);
-            } catch (RuntimeException e) {
-                problem = e.toString();
-            }
-            if (problem == null) {
-                return;
-            }
-            if (!problem.equals(lastProblem)) {
-                System.out.println("standin " + role + " cannot reach HBase yet: " + problem);
-                lastProblem = problem;
-            }
-            try {
-                Thread.sleep(1000);
-            } catch (InterruptedException e) {
-                return;
-            }
-        }
-    }
-
-    // null when HBase was reached, else why not.
-    private static String tryHBase(String role, String znode) {
-        List<String> entries = quorum();
-        for (String entry : entries) {
-            String master;
-            String meta;
-            try {
-                master = exchange(entry, "get " + znode + "/master");
-                meta = exchange(entry, "get " + znode + "/meta-region-server");
-            } catch (IOException | RuntimeException e) { // refused, timed out, unresolvable
-                continue; // the next quorum member
-            }
-            if (!master.startsWith("ok ") || !meta.startsWith("ok ")) {
-                return "KeeperErrorCode = NoNode for " + znode + "/master at " + entry;
-            }
-            String regionServer = meta.substring(3);
-            try {
-                String pong = exchange(regionServer, "ping");
-                if (!pong.startsWith("ok")) {
-                    return "region server " + regionServer + ": " + pong;
+        Path home = Path.of(System.getenv().getOrDefault("HBASE_HOME", "/opt/hbase"));
+        List<URL> jars = new ArrayList<>();
+        for (Path dir : List.of(home.resolve("lib"), home.resolve("lib/client-facing-thirdparty"))) {
+            try (var files = Files.list(dir)) {
+                for (Path jar : files.filter(f -> f.toString().endsWith(".jar")).sorted().toList()) {
+                    jars.add(jar.toUri().toURL());
                 }
-            } catch (IOException | RuntimeException e) {
-                return "region server " + regionServer + " (advertised in ZooKeeper): " + e;
             }
-            System.out.println("standin " + role + " reached HBase: ZooKeeper " + entry + " (znode " + znode + "), master "
-                    + master.substring(3) + ", meta on " + regionServer);
-            return null;
         }
-        return "KeeperErrorCode = ConnectionLoss for " + znode + "/master (quorum " + String.join(",", entries) + ")";
+        ClassLoader hbase = new URLClassLoader(jars.toArray(new URL[0]), StandinPinpoint.class.getClassLoader());
+        Thread.currentThread().setContextClassLoader(hbase);
+        Class<?> configurationType = hbase.loadClass("org.apache.hadoop.conf.Configuration");
+        Object conf = hbase.loadClass("org.apache.hadoop.hbase.HBaseConfiguration").getMethod("create").invoke(null);
+        Method set = configurationType.getMethod("set", String.class, String.class);
+        set.invoke(conf, "hbase.zookeeper.quorum", quorum);
+        set.invoke(conf, "hbase.zookeeper.property.clientPort", System.getProperty("hbase.client.port", "2181"));
+        set.invoke(conf, "zookeeper.znode.parent", znode);
+        // collector/src/main/resources/hbase-root.properties (v3.1.0)
+        set.invoke(conf, "hbase.client.retries.number", "4");
+        set.invoke(conf, "hbase.rpc.timeout", "10000");
+        set.invoke(conf, "hbase.client.operation.timeout", "10000");
+        set.invoke(conf, "hbase.client.meta.operation.timeout", "10000");
+        try {
+            Object connection = hbase.loadClass("org.apache.hadoop.hbase.client.ConnectionFactory")
+                    .getMethod("createConnection", configurationType).invoke(null, conf);
+            Object admin = hbase.loadClass("org.apache.hadoop.hbase.client.Connection").getMethod("getAdmin").invoke(connection);
+            Object metrics = hbase.loadClass("org.apache.hadoop.hbase.client.Admin").getMethod("getClusterMetrics").invoke(admin);
+            Class<?> metricsType = hbase.loadClass("org.apache.hadoop.hbase.ClusterMetrics");
+            String version = (String) metricsType.getMethod("getHBaseVersion").invoke(metrics);
+            int servers = ((java.util.Map<?, ?>) metricsType.getMethod("getLiveServerMetrics").invoke(metrics)).size();
+            System.out.println("standin " + role + " reached HBase " + version + ": ZooKeeper " + quorum + " (znode " + znode
+                    + "), " + servers + " live region server(s)");
+        } catch (InvocationTargetException e) {
+            Throwable cause = e.getCause();
+            String message = cause.getMessage() == null ? "" : ": " + cause.getMessage().strip().lines().findFirst().orElse("");
+            System.out.println("standin " + role + ": Application run failed: HbaseVersionCheckBean: "
+                    + cause.getClass().getName() + message);
+            System.exit(1);
+        }
     }
 
     // Accepts and closes connections: enough for "the port listens" checks.
