@@ -79,8 +79,12 @@ ECS_STOP_TIMEOUT = 120
 
 def build_error(client: docker.DockerClient, args: dict[str, str]) -> str:
     """A build that must fail: the one line make push-image / make local would print."""
-    with pytest.raises(BuildFailed) as failure:
-        build(client, args, tag=f"local/pinpoint-it-broken:{uuid.uuid4().hex[:8]}")
+    tag = f"local/pinpoint-it-broken:{uuid.uuid4().hex[:8]}"
+    try:
+        with pytest.raises(BuildFailed) as failure:
+            build(client, args, tag=tag)
+    finally:
+        remove_image(client, tag)  # a build that wrongly succeeded leaves no tag behind
     return str(failure.value)
 
 
