@@ -42,7 +42,7 @@ bootstrap: setup ## cdk bootstrap aws://ACCOUNT/REGION of your credentials (make
 deploy: setup ## Everything, first run included: checks, bootstrap, checksum pinning, cost, deploy, wait, next steps
 	$(PY) scripts/preflight.py deploy $(CDK_ARGS)
 	$(PY) scripts/cost.py --source table $(CDK_ARGS) || echo "cost: no estimate (see the line above); deploying anyway"
-	$(CDK) deploy --require-approval never $(CDK_ARGS)
+	$(PY) scripts/with_buildkit.py $(CDK) deploy --require-approval never $(CDK_ARGS)
 	$(PY) scripts/post_deploy.py $(CDK_ARGS)
 
 diff: setup ## Show what a deploy would change (needs AWS credentials)
@@ -94,8 +94,9 @@ format: setup ## Apply ruff fixes and formatting
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: setup ## Benchmarks (synth time, config validation, image build at real artifact sizes: needs Docker)
-	$(PY) -m pytest benchmarks --benchmark-only $(PYTEST_ARGS)
+# No addopts: pyproject's `--dist worksteal` turns xdist on, and pytest-benchmark then refuses --benchmark-only.
+bench: setup ## Benchmarks (synth time, config validation, image builds amd64/arm64 at real artifact sizes: needs Docker)
+	$(PY) -m pytest benchmarks --benchmark-only -o addopts="" $(PYTEST_ARGS)
 
 provision-test-host: ## (root) Install and start what integration tests need: Docker engine, QEMU, registry
 	bash scripts/provision_test_host.sh

@@ -6,9 +6,11 @@ On x86 a linux/arm64 build needs QEMU registered in the kernel's binfmt_misc wit
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
+import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ import requests
 
 from scripts.ops.errors import ScriptError, one_line
 
+# The engine the docker SDK talks to when DOCKER_HOST is unset (docker.constants.DEFAULT_UNIX_SOCKET).
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+
 # One decoded line of a build or push stream from the engine.
 StreamEvent = Mapping[str, Any]
 
@@ -29,7 +34,7 @@ def docker_client(*, timeout: int = 600) -> docker.DockerClient:
 
     ``timeout`` is per HTTP read; builds and pushes stream, so it bounds silence, not duration.
     """
-    where = os.environ.get("DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)")
+    where = os.environ.get("DOCKER_HOST", f"the default socket ({DEFAULT_DOCKER_HOST})")
     try:
         client = docker.from_env(timeout=timeout)
         client.ping()
@@ -175,11 +180,12 @@ def image_platform(attrs: Mapping[str, Any]) -> Platform:
 
 
 def verify_image_platform(attrs: Mapping[str, Any], expected: Platform) -> None:
-    """Fail when a build produced another platform than asked for.
+    """Fail when the image's config names another platform than asked for.
 
-    The classic builder keeps a local base image's architecture whatever ``--platform`` says,
-    so an amd64-only base silently yields an amd64 image that Fargate ARM64 cannot start.
-    A variant is compared only when both sides name one (arm64 images often omit ``v8``).
+    The classic builder kept a local base image's architecture whatever ``--platform`` said;
+    BuildKit frontends may label the image with its last stage's platform. Either way Fargate
+    ARM64 could not start it. A variant is compared only when both sides name one (arm64 images
+    often omit ``v8``).
     """
     actual = image_platform(attrs)
     variant_differs = bool(expected.variant and actual.variant and expected.variant != actual.variant)
@@ -188,6 +194,81 @@ def verify_image_platform(attrs: Mapping[str, Any], expected: Platform) -> None:
             f"the built image is {actual}, not {expected}: its base image (FROM) is probably "
             f"{actual.architecture}-only; use a multi-arch or {expected.architecture} base image"
         )
+
+
+# ELF e_machine values (System V ABI, elf.h EM_*) for the architectures Docker names.
+_ELF_MACHINES = {
+    0x03: "386",
+    0x28: "arm",
+    0x3E: "amd64",
+    0xB7: "arm64",
+    0x15: "ppc64le",
+    0x16: "s390x",
+    0xF3: "riscv64",
+}
+# Programs nearly every Linux image has; the first one found is inspected.
+PROBE_BINARIES = ("/bin/sh", "/usr/bin/env", "/bin/busybox")
+
+
+def elf_architecture(header: bytes) -> str | None:
+    """The architecture an ELF header is for (Docker's names), None if it is not ELF."""
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return None
+    machine = int.from_bytes(header[18:20], "big" if header[5] == 2 else "little")
+    return _ELF_MACHINES.get(machine, f"ELF machine {machine:#x}")
+
+
+def _read_from_image(
+    client: docker.DockerClient, container: str, path: str, hops: int = 8
+) -> tuple[str, bytes] | None:
+    """The first bytes of ``path`` in a created (never started) container, symlinks followed."""
+    for _ in range(hops):
+        try:
+            stream, stat = client.api.get_archive(container, path)
+        except docker.errors.NotFound:
+            return None
+        data = b"".join(stream)
+        if target := stat.get("linkTarget"):
+            path = target if target.startswith("/") else f"{path.rsplit('/', 1)[0]}/{target}"
+            continue
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            member = next((item for item in archive.getmembers() if item.isfile()), None)
+            handle = archive.extractfile(member) if member else None
+            return (path, handle.read(64)) if handle else None
+    return None
+
+
+def binary_architecture(client: docker.DockerClient, image_id: str) -> tuple[str, str] | None:
+    """(path, architecture) of the first of PROBE_BINARIES in the image, read without running it."""
+    container = client.api.create_container(image_id, entrypoint=["/nonexistent"], command=[])["Id"]
+    try:
+        for path in PROBE_BINARIES:
+            found = _read_from_image(client, container, path)
+            if found and (architecture := elf_architecture(found[1])):
+                return found[0], architecture
+        return None
+    finally:
+        client.api.remove_container(container, force=True)
+
+
+def verify_built_image(client: docker.DockerClient, image_id: str, expected: Platform) -> Platform:
+    """Fail unless the image is ``expected`` by its config *and* by its code; return its platform.
+
+    The config alone is not enough: the engine's BuildKit (dockerd 20.10) labels the image with
+    the requested platform even when its last stage was pinned to another one
+    (``FROM --platform=...``), so an arm64-labelled image can hold amd64 programs that Fargate
+    ARM64 cannot run. One program's ELF header tells.
+    """
+    attrs = client.images.get(image_id).attrs
+    verify_image_platform(attrs, expected)
+    binary = binary_architecture(client, image_id)
+    if binary is not None and binary[1] != expected.architecture:
+        path, architecture = binary
+        raise ScriptError(
+            f"the built image is labelled {expected} but {path} in it is {architecture} code: its last stage "
+            f"runs on another platform (a FROM --platform=...?); build that stage for {expected}"
+        )
+    return image_platform(attrs)
 
 
 def stream_error(event: StreamEvent) -> str | None:

@@ -8,7 +8,7 @@ and the settings file, exactly as ``make deploy`` reads them):
    (:mod:`scripts.ops.preflight`; ``strict_checksums`` refuses instead);
 2. build images/pinpoint for the engine's own architecture with the deploy's build args
    (``image_build_args``, ``pinpoint_version``; ``--build-arg`` on top), and the sample app
-   (images/app/sample);
+   (images/app/sample), with BuildKit through the docker CLI as ``cdk deploy`` builds;
 3. lay the agent out with the agent distributor itself (``agent_distribution/handler.py``'s
    ``distribute``: download, verify, render our settings, switch ``current``) into a host
    directory the app mounts read-only where the deploy mounts EFS;
@@ -35,7 +35,8 @@ import docker
 import docker.errors
 import requests
 
-from scripts.ops.build import check_checksum_args
+from scripts.ops.build import BuildSpec, check_checksum_args
+from scripts.ops.docker_cli import find_buildkit_cli
 from scripts.ops.engine import api_error, docker_client
 from scripts.ops.errors import EXIT_USAGE, ScriptError
 from scripts.ops.local_agent import lay_out_agent
@@ -58,8 +59,7 @@ from scripts.ops.local_engine import (
     wait_http,
 )
 from scripts.ops.output import Reporter
-from scripts.ops.pinning import artifacts
-from scripts.ops.pinning import build_args as deploy_build_args
+from scripts.ops.pinning import artifacts, deploy_build_args
 from scripts.ops.preflight import PINPOINT_DOCKERFILE, hidden_pins, pin_first_use
 from scripts.ops.preflight import Request as PreflightRequest
 from scripts.ops.settings import config_from_cdk_args
@@ -169,8 +169,10 @@ def up(request: UpRequest, out: Reporter) -> int:
     config = load_settings(request)
     client = docker_client()
     platform = engine_platform(client)
+    cli = find_buildkit_cli()
+    say(out, f"builder: BuildKit through {cli}")
     config = pin_checksums(request, config, out)
-    args = {**deploy_build_args(config, PINPOINT_DOCKERFILE), **request.build_args}
+    args = {**deploy_build_args(config), **request.build_args}
     check_checksum_args(PINPOINT_DOCKERFILE, args)
     agent_dir = request.state / "agent"
     # The deployment's own definitions. They import aws_cdk (its jsii runtime starts Node), so
@@ -183,23 +185,29 @@ def up(request: UpRequest, out: Reporter) -> int:
             client,
             out,
             what=f"images/pinpoint (Pinpoint {config.pinpoint_version})",
-            context=PINPOINT_DOCKERFILE.parent,
-            dockerfile=PINPOINT_DOCKERFILE.name,
-            tag=names.pinpoint_image,
-            platform=platform,
-            args=args,
-            network=request.build_network,
+            spec=BuildSpec(
+                context=PINPOINT_DOCKERFILE.parent,
+                dockerfile=PINPOINT_DOCKERFILE.name,
+                tag=names.pinpoint_image,
+                platform=platform,
+                build_args=args,
+                network=request.build_network,
+            ),
+            cli=cli,
         )
         app_image = build(
             client,
             out,
             what="the sample app",
-            context=APP_CONTEXT,
-            dockerfile=APP_DOCKERFILE,
-            tag=names.app_image,
-            platform=platform,
-            args=request.app_build_args,
-            network=request.build_network,
+            spec=BuildSpec(
+                context=APP_CONTEXT,
+                dockerfile=APP_DOCKERFILE,
+                tag=names.app_image,
+                platform=platform,
+                build_args=request.app_build_args,
+                network=request.build_network,
+            ),
+            cli=cli,
         )
         bundle = lay_out_agent(config, agent_dir, out)
         for name in (names.app, names.pinpoint):

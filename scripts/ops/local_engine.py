@@ -11,17 +11,16 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import docker
 import docker.errors
 import docker.models.containers
 import docker.models.volumes
 
-from scripts.ops.build import build_image
-from scripts.ops.engine import Platform, normalize_arch, verify_image_platform
+from scripts.ops.build import BuildSpec, build_image
+from scripts.ops.docker_cli import DockerCli
+from scripts.ops.engine import Platform, normalize_arch, verify_built_image
 from scripts.ops.errors import EXIT_USAGE, ScriptError
 from scripts.ops.output import Reporter
 
@@ -94,28 +93,14 @@ def build(
     out: Reporter,
     *,
     what: str,
-    context: Path,
-    dockerfile: str,
-    tag: str,
-    platform: Platform,
-    args: Mapping[str, str],
-    network: str | None,
+    spec: BuildSpec,
+    cli: DockerCli,
 ) -> str:
-    """Build with progress (a bar on a terminal, Step lines elsewhere); return the image ID."""
-    say(out, f"building {what} for {platform} as {tag}")
+    """Build with BuildKit (its display on a terminal, plain lines elsewhere); return the image ID."""
+    say(out, f"building {what} for {spec.platform} as {spec.tag}")
     started = time.monotonic()
-    with out.build_progress() as on_event:
-        image_id = build_image(
-            client,
-            context=context,
-            dockerfile=dockerfile,
-            platform=platform,
-            tag=tag,
-            build_args=args,
-            on_event=on_event,
-            network_mode=network,
-        )
-    verify_image_platform(client.images.get(image_id).attrs, platform)
+    image_id = build_image(spec, out, cli=cli)
+    verify_built_image(client, image_id, spec.platform)
     say(out, f"built {what} in {time.monotonic() - started:.0f}s")
     return image_id
 

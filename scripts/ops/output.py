@@ -6,16 +6,15 @@ Progress and notes go to stderr; stdout stays for results a caller may capture.
 from __future__ import annotations
 
 import contextlib
-import re
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -26,7 +25,6 @@ from rich.progress import (
 from scripts.ops.engine import StreamEvent
 from scripts.ops.errors import one_line
 
-_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _LAYER_DONE = (
     "Pushed",
     "Layer already exists",
@@ -37,17 +35,26 @@ _LAYER_DONE = (
 )
 
 
+def running_in_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """``CI`` set to a true value, as CI services (GitHub Actions, GitLab, .ci/run) export it."""
+    value = (os.environ if environ is None else environ).get("CI", "")
+    return value.strip().lower() in {"1", "true", "yes"}
+
+
 class Reporter:
     """Progress and notes on stderr (stdout stays for results a caller may capture).
 
-    On a terminal, rich progress bars: one for the build's Dockerfile steps, one per layer for
-    pushes and base-image pulls. Elsewhere (CI logs, pipes) plain lines, one per step and per
-    layer state change, so logs stay readable and greppable.
+    For people (a terminal, not CI): progress bars, one per layer for pushes, one per download,
+    and BuildKit's own display for builds (scripts.ops.build). Elsewhere (CI logs, pipes, and
+    ``CI=true`` even on a terminal) plain lines, one per build step line and per layer state
+    change, so logs stay readable and greppable.
     """
 
     def __init__(self, *, stream: TextIO | None = None, interactive: bool | None = None) -> None:
-        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
-        self.interactive = self.console.is_terminal if interactive is None else interactive
+        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True, emoji=False)
+        if interactive is None:
+            interactive = self.console.is_terminal and not running_in_ci()
+        self.interactive = interactive
         self._layer_status: dict[str, str] = {}  # plain mode: last status printed per layer
 
     def note(self, message: str) -> None:
@@ -55,33 +62,6 @@ class Reporter:
 
     def warn(self, message: str) -> None:
         self.console.print(f"warning: {one_line(message)}", markup=False, style="yellow")
-
-    @contextlib.contextmanager
-    def build_progress(self) -> Iterator[Callable[[StreamEvent], None]]:
-        """Yield a stream callback rendering ``Step N/M`` as a bar and the build output as text."""
-        with self._progress(MofNCompleteColumn()) as progress:
-            task: TaskID | None = None
-            layers: dict[str, TaskID] = {}
-
-            def on_event(event: StreamEvent) -> None:
-                nonlocal task
-                text = event.get("stream")
-                if isinstance(text, str):
-                    for line in text.rstrip("\n").splitlines():
-                        step = _STEP.match(line)
-                        if step and progress is not None:
-                            done, total = int(step.group(1)) - 1, int(step.group(2))
-                            if task is None:
-                                task = progress.add_task("build", total=total)
-                            progress.update(task, completed=done, description=f"build: {step.group(3)[:60]}")
-                        if line.strip():
-                            self.console.print(line, markup=False, style="dim" if not step else None)
-                    if text.startswith("Successfully built") and progress is not None and task is not None:
-                        progress.update(task, completed=progress.tasks[task].total, description="build: done")
-                elif "status" in event:
-                    self._layer_event(progress, layers, event)
-
-            yield on_event
 
     @contextlib.contextmanager
     def push_progress(self, reference: str) -> Iterator[Callable[[StreamEvent], None]]:

@@ -2,15 +2,22 @@
 
 * ``image_build_args.<NAME>_SHA512``: each download of ``images/pinpoint/Dockerfile`` whose
   checksum build arg is declared without a default (``ARG NAME_SHA512=``, fail closed): the
-  collector and web jars from Maven Central and the HBase tarball from the Apache archive;
-* ``agent_sha512``: the agent tarball the agent-distribution Lambda fetches from GitHub releases.
+  collector and web exec jars from the GitHub release and the HBase tarball from the Apache
+  archive;
+* ``agent_sha512``: the agent tarball the agent-distribution Lambda fetches from the same release.
 
 URLs are built from the same values the build and the Lambda use: the Dockerfile's ``ARG``
 defaults, ``PINPOINT_VERSION`` from the ``pinpoint_version`` setting (the stack passes it as a
 build arg), then ``image_build_args`` on top (mirrors, other versions). A download is verified
-against the checksum its repository publishes next to it (``.sha512``, else ``.sha1``; Maven
-Central always has the latter, Apache the former); where nothing is published the value is
+against the checksum its repository publishes next to it (``.sha512``, else ``.sha1``: Apache
+publishes the former, Maven repositories and artifact servers used as mirrors the latter);
+where nothing is published (GitHub releases publish no checksum files) the value is
 trust-on-first-download and the report says how to check it out of band.
+
+The exec jars are not on Maven Central: pinpoint-apm/pinpoint's root pom.xml gives the
+``maven.central.release`` profile ``spring-boot.repackage.skip=true`` from v3.0.5 on, and
+``.github/workflows/upload-release-assets.yml`` (v3.1.0) attaches ``pinpoint-{collector,web}-*-exec.jar``
+to the GitHub release only.
 """
 
 from __future__ import annotations
@@ -30,12 +37,11 @@ from scripts.ops.output import Reporter
 from stacks.config import PlatformConfig
 
 # Checksum build args of images/pinpoint/Dockerfile and the URL each one verifies, in the
-# Dockerfile's own ${VAR} syntax (the contract with images/pinpoint: same paths as its fetch).
+# Dockerfile's own ${VAR} syntax (the contract with images/pinpoint: each appears verbatim in its
+# fetch stages, which a unit test checks). The jars follow the GitHub release layout, as the agent.
 DOCKERFILE_DOWNLOADS = {
-    "PINPOINT_COLLECTOR_SHA512": "${PINPOINT_BASE_URL}/pinpoint-collector/${PINPOINT_VERSION}/"
-    "pinpoint-collector-${PINPOINT_VERSION}-exec.jar",
-    "PINPOINT_WEB_SHA512": "${PINPOINT_BASE_URL}/pinpoint-web/${PINPOINT_VERSION}/"
-    "pinpoint-web-${PINPOINT_VERSION}-exec.jar",
+    "PINPOINT_COLLECTOR_SHA512": "${PINPOINT_BASE_URL}/v${PINPOINT_VERSION}/pinpoint-collector-${PINPOINT_VERSION}-exec.jar",
+    "PINPOINT_WEB_SHA512": "${PINPOINT_BASE_URL}/v${PINPOINT_VERSION}/pinpoint-web-${PINPOINT_VERSION}-exec.jar",
     "HBASE_SHA512": "${HBASE_BASE_URL}/${HBASE_VERSION}/hbase-${HBASE_VERSION}-hadoop3-bin.tar.gz",
 }
 AGENT_SETTING = "agent_sha512"
@@ -71,14 +77,16 @@ class Pinned:
     verified_by: str | None  # the companion URL the download matched, None: trust on first download
 
 
+def deploy_build_args(config: PlatformConfig) -> dict[str, str]:
+    """The build args ``cdk deploy`` passes (stacks/constructs/pinpoint_image.py): PINPOINT_VERSION
+    from pinpoint_version (the schema refuses it in image_build_args), image_build_args on top."""
+    return {"PINPOINT_VERSION": config.pinpoint_version, **config.image_build_args}
+
+
 def build_args(config: PlatformConfig, dockerfile: Path) -> dict[str, str]:
-    """The build args the image build sees: Dockerfile defaults < image_build_args, and
-    PINPOINT_VERSION from pinpoint_version (the schema refuses it in image_build_args)."""
-    return {
-        **dockerfile_defaults(dockerfile),
-        "PINPOINT_VERSION": config.pinpoint_version,
-        **config.image_build_args,
-    }
+    """The values the image build sees: Dockerfile defaults < :func:`deploy_build_args`. For
+    computing URLs only: a default may refer to another ARG (``${BASE_IMAGE}``), unexpanded here."""
+    return {**dockerfile_defaults(dockerfile), **deploy_build_args(config)}
 
 
 def _version_hint(template: str, args: dict[str, str], config: PlatformConfig) -> str:

@@ -3,11 +3,11 @@
 Every check runs and every problem is reported at once, one line each, before anything is
 changed: the settings (the schema ``cdk synth`` uses), the AWS region and credentials (named
 apart: no region, no credentials, unreachable STS, rejected credentials), the CDK bootstrap,
-the Docker engine and its emulation of the task's architecture (deploys that build the image),
-the downloads the deploy verifies (a version that does not exist, checksums not pinned in
-strict mode), and with ``hbase_mode=emr`` what EMR needs (scripts/ops/emr_prerequisites.py: the
-release and instance types, an imported VPC's DNS and ways out). Only when nothing is wrong does
-a deploy take its first-run steps:
+the Docker engine, its emulation of the task's architecture and a docker CLI that builds with
+BuildKit (deploys that build the image), the downloads the deploy verifies (a version that does
+not exist, checksums not pinned in strict mode), and with ``hbase_mode=emr`` what EMR needs
+(scripts/ops/emr_prerequisites.py: the release and instance types, an imported VPC's DNS and ways
+out). Only when nothing is wrong does a deploy take its first-run steps:
 
 * bootstrap the account/region with the pinned CDK CLI when needed (``auto_bootstrap``);
 * pin the SHA-512 of each download not pinned yet (trust on first download where nothing is
@@ -33,6 +33,7 @@ from scripts.ops.bootstrap import (
     not_bootstrapped,
     run_cdk_bootstrap,
 )
+from scripts.ops.docker_cli import find_buildkit_cli
 from scripts.ops.emr_prerequisites import check_emr
 from scripts.ops.engine import Platform, check_platform_runnable, docker_client
 from scripts.ops.errors import EXIT_FAILURE, EXIT_USAGE, ScriptError, error_line
@@ -187,14 +188,20 @@ def _check_bootstrap(
 
 
 def _check_engine(findings: Findings, config: PlatformConfig) -> None:
+    """The engine runs the task's platform, and a docker CLI builds with BuildKit (make deploy
+    points ``cdk deploy`` at it through CDK_DOCKER: scripts/with_buildkit.py)."""
     platform = Platform.parse(PLATFORMS[config.cpu_architecture])
+    how = cli = None
     try:
-        client = docker_client()
-        how = check_platform_runnable(client, platform)
+        how = check_platform_runnable(docker_client(), platform)
     except ScriptError as error:
         findings.add(str(error))
-        return
-    say(f"cdk deploy builds images/pinpoint for {platform}: {how}")
+    try:
+        cli = find_buildkit_cli()
+    except ScriptError as error:
+        findings.add(str(error))
+    if how is not None and cli is not None:
+        say(f"cdk deploy builds images/pinpoint for {platform}: {how}; BuildKit through {cli}")
 
 
 def _check_downloads(findings: Findings, request: Request, config: PlatformConfig, out: Reporter) -> None:
@@ -207,6 +214,7 @@ def _check_downloads(findings: Findings, request: Request, config: PlatformConfi
         for item, answer in probe_all(http, items):
             problem = probe_problem(item, answer)
             if problem is None:
+                say(f"download {item.url} ({answer.detail})")
                 continue
             if answer.missing or item.pinned is None:
                 findings.add(problem)  # it must be downloaded now, or it never will be

@@ -3,9 +3,12 @@
 Steps, each failing with one ``error:`` line before anything is left half-done:
 
 1. read the project config (repository name, images to keep, build args);
-2. check the Docker engine is reachable and can run the target platform (QEMU on x86);
+2. check the Docker engine is reachable and can run the target platform (QEMU on x86), and
+   find a docker CLI that builds with BuildKit;
 3. check AWS credentials, create/reconcile the ECR repository and log in with a token;
-4. build, then verify the image's architecture (an amd64 base silently gives an amd64 image);
+4. build with BuildKit through the docker CLI (as ``cdk deploy`` does), then verify the image's
+   architecture by its config and by its code (a last stage pinned to another platform gives
+   that platform's programs under the requested label);
 5. push the versioned tag (retrying transient registry errors), and only then ``latest``;
 6. print the digest and the ``make deploy`` command that deploys this tag.
 """
@@ -17,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.ops.aws import aws_client, aws_session, require_credentials
-from scripts.ops.build import build_image, check_checksum_args
+from scripts.ops.build import BuildSpec, build_image, check_checksum_args
+from scripts.ops.docker_cli import find_buildkit_cli
 from scripts.ops.ecr import ecr_registry_auth, ecr_tag_exists, ensure_ecr_repository
 from scripts.ops.engine import (
     Platform,
     check_platform_runnable,
     docker_client,
-    image_platform,
-    verify_image_platform,
+    verify_built_image,
 )
 from scripts.ops.errors import EXIT_USAGE, ScriptError, TransientError, set_ci_output
 from scripts.ops.output import Reporter
@@ -104,6 +107,8 @@ def push(request: PushRequest, out: Reporter) -> int:
     settings, platform, tag, context = request.settings, request.platform, request.tag, request.context
     client = docker_client()
     out.note(f"engine: {check_platform_runnable(client, platform)} for {platform}")
+    cli = find_buildkit_cli()
+    out.note(f"builder: BuildKit through {cli}")
 
     session = aws_session()
     identity = require_credentials(session)
@@ -151,18 +156,13 @@ def push(request: PushRequest, out: Reporter) -> int:
     pushed: PushResult | None = None
     try:
         local.claim(f"{image}:{tag}")
-        with out.build_progress() as on_build_event:
-            image_id = build_image(
-                client,
-                context=context,
-                platform=platform,
-                tag=f"{image}:{tag}",
-                on_event=on_build_event,
-                build_args=settings.build_args,
-            )
-        attrs = client.images.get(image_id).attrs
-        verify_image_platform(attrs, platform)
-        out.note(f"built {image_id[:19]} for {image_platform(attrs)}")
+        out.note(f"building {context} for {platform} as {image}:{tag}")
+        spec = BuildSpec(
+            context=context, platform=platform, tag=f"{image}:{tag}", build_args=settings.build_args
+        )
+        image_id = build_image(spec, out, cli=cli)
+        built = verify_built_image(client, image_id, platform)
+        out.note(f"built {image_id[:19]} for {built}")
 
         pushed = push_tag(tag)
         local.commit()  # the versioned tag is in the registry: keep it whatever happens next

@@ -5,13 +5,16 @@ starts from a Debian root filesystem made with ``debootstrap`` from the Debian m
 already uses, imported into the local engine. Images are cached by tag: a second run (or a
 second test session on the same engine) reuses them.
 
-Run directly to pre-build them: ``python -m tests.integration.base_images [--arm64]``.
+The JRE images are built with BuildKit through the docker CLI, as every image here is
+(scripts.ops.build). Run directly to pre-build them:
+``python -m tests.integration.base_images [--arm64]``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -21,6 +24,10 @@ from pathlib import Path
 
 import docker
 import docker.errors
+
+from scripts.ops.build import BuildSpec, build_image
+from scripts.ops.engine import Platform, normalize_arch
+from scripts.ops.output import Reporter
 
 SUITE = "bookworm"
 DEBIAN_AMD64 = "local/debian:bookworm-amd64"
@@ -33,6 +40,19 @@ JRE_ARM64 = "local/jre17:bookworm-arm64"
 JRE_PACKAGES = "openjdk-17-jre-headless curl ca-certificates procps"
 
 QEMU_AARCH64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+
+def host_arch() -> str:
+    """This machine's architecture as Docker names it (the tests' engine runs here)."""
+    return normalize_arch(platform.machine())
+
+
+def debian_tag(arch: str) -> str:
+    return DEBIAN_ARM64 if arch == "arm64" else DEBIAN_AMD64
+
+
+def jre_tag(arch: str) -> str:
+    return JRE_ARM64 if arch == "arm64" else JRE_AMD64
 
 
 def debian_mirror() -> str:
@@ -103,7 +123,7 @@ def _set_architecture(client: docker.DockerClient, tag: str, architecture: str) 
 
 def build_debian(client: docker.DockerClient, *, arch: str = "amd64") -> str:
     """A minbase Debian image for ``arch`` (amd64|arm64), imported from debootstrap."""
-    tag = DEBIAN_ARM64 if arch == "arm64" else DEBIAN_AMD64
+    tag = debian_tag(arch)
     if image_exists(client, tag):
         return tag
     if shutil.which("debootstrap") is None:
@@ -127,23 +147,19 @@ def build_debian(client: docker.DockerClient, *, arch: str = "amd64") -> str:
 
 def build_jre(client: docker.DockerClient, *, arch: str = "amd64") -> str:
     """Debian + OpenJDK 17 JRE + curl: a local stand-in for a public JRE base image."""
-    tag = JRE_ARM64 if arch == "arm64" else JRE_AMD64
+    tag = jre_tag(arch)
     if image_exists(client, tag):
         return tag
     base = build_debian(client, arch=arch)
-    dockerfile = (
-        f"FROM {base}\n"
-        "RUN apt-get update \\\n"
-        f" && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {JRE_PACKAGES} \\\n"
-        " && rm -rf /var/lib/apt/lists/*\n"
-    )
-    client.images.build(
-        fileobj=io.BytesIO(dockerfile.encode()),
-        tag=tag,
-        platform=f"linux/{arch}",
-        rm=True,
-        forcerm=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="jre-context-") as context:
+        (Path(context) / "Dockerfile").write_text(
+            f"FROM {base}\n"
+            "RUN apt-get update \\\n"
+            f" && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {JRE_PACKAGES} \\\n"
+            " && rm -rf /var/lib/apt/lists/*\n"
+        )
+        spec = BuildSpec(context=Path(context), platform=Platform.parse(f"linux/{arch}"), tag=tag)
+        build_image(spec, Reporter(interactive=False))
     return tag
 
 

@@ -2,18 +2,22 @@
 tests share (test_pinpoint_image, test_pinpoint_roles, test_local). Each module builds through
 :func:`stand_in_image`; the engine's layer cache makes every build after the first take seconds.
 
-No registry or download site is reachable, so the build runs FROM a locally debootstrapped JRE
-image (conftest's ``jre_base_image``) and downloads from a loopback mirror holding stand-ins
-laid out under the real URL paths:
+The build runs as ``cdk deploy`` runs it: BuildKit through the docker CLI
+(scripts.ops.build), plain progress captured. No registry or download site is reachable, so it
+runs FROM a locally debootstrapped JRE image (conftest's ``jre_base_image``; the amd64 one for
+the fetch stages, ``FETCH_IMAGE``) and downloads from a loopback mirror holding stand-ins laid
+out under the real URL paths:
 
-* ``pinpoint-{collector,web}-<v>-exec.jar``: one JDK-only program (standins/pinpoint/
-  StandinPinpoint.java) that listens on the ports the supervisor's -D options name, answers
-  the health path and reaches HBase through the ZooKeeper quorum it is given;
-* ``hbase-<v>-hadoop3-bin.tar.gz``: a distribution whose bin/hbase assembles JVM options and
-  the class path as the real one does and runs StandinHBase.java in a real JVM: HBase 2.6's
-  rules where the supervisor and Pinpoint depend on them, listening where hbase-site.xml says
-  and advertising the names it says. It also carries docs/ and lib/shaded-clients/, which the
-  Dockerfile must not extract.
+* ``github/v<v>/pinpoint-{collector,web}-<v>-exec.jar`` (the GitHub release's layout): one
+  JDK-only program (standins/pinpoint/StandinPinpoint.java) that listens on the ports the
+  supervisor's -D options name, answers the health path and reaches HBase through the ZooKeeper
+  quorum it is given;
+* ``hbase/<v>/hbase-<v>-hadoop3-bin.tar.gz``: a distribution under the real tarball's top-level
+  directory ``hbase-<v>-hadoop3/`` whose bin/hbase assembles JVM options and the class path as
+  the real one does and runs StandinHBase.java in a real JVM: HBase 2.6's rules where the
+  supervisor and Pinpoint depend on them, listening where hbase-site.xml says and advertising
+  the names it says. It also carries docs/ and lib/shaded-clients/, which the Dockerfile must
+  not extract.
 
 Checksums of the stand-ins are computed here and passed as build arguments, exactly as a real
 build passes the published ones. Images get a tag unique to the session, removed after use.
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import ipaddress
 import re
 import shutil
@@ -40,6 +45,7 @@ import docker.models.containers
 import docker.models.images
 import pytest
 
+from tests.integration import base_images, builds
 from tests.integration.mirror import serve_directory
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +54,10 @@ STANDINS = Path(__file__).resolve().parent / "standins" / "pinpoint"
 DOCKERFILE = (IMAGE_DIR / "Dockerfile").read_text()
 PINPOINT_VERSION = re.search(r"^ARG PINPOINT_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
 HBASE_VERSION = re.search(r"^ARG HBASE_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
-HBASE_TARBALL = f"hbase-{HBASE_VERSION}-hadoop3-bin.tar.gz"
+# The real tarball unpacks to hbase-<v>-hadoop3/ (apache/hbase branch-2.6 hbase-assembly/pom.xml:
+# finalName hbase-${project.version}, the hadoop3 build's version being <v>-hadoop3).
+HBASE_TOP_DIR = f"hbase-{HBASE_VERSION}-hadoop3"
+HBASE_TARBALL = f"{HBASE_TOP_DIR}-bin.tar.gz"
 TABLES = re.findall(r"^create '([^']+)'", (IMAGE_DIR / "hbase" / "pinpoint-tables.hbase").read_text(), re.M)
 IMAGE_UID = 10001
 DATA_DIR_IN_IMAGE = "/var/lib/pinpoint/hbase"
@@ -60,8 +69,13 @@ def sha512(path: Path) -> str:
     return hashlib.sha512(path.read_bytes()).hexdigest()
 
 
+def jar_path(component: str) -> str:
+    """Where the GitHub release layout puts an exec jar, relative to the mirror root."""
+    return f"github/v{PINPOINT_VERSION}/pinpoint-{component}-{PINPOINT_VERSION}-exec.jar"
+
+
 def lay_out_mirror(root: Path, build: Path) -> Path:
-    """Stand-in artifacts under ``root`` at the same paths as Maven Central and the Apache archive."""
+    """Stand-in artifacts under ``root`` at the same paths as the GitHub release and the Apache archive."""
     classes = build / "classes"
     subprocess.run(
         [
@@ -81,9 +95,9 @@ def lay_out_mirror(root: Path, build: Path) -> Path:
         check=True,
     )
     for component in ("collector", "web"):
-        target = root / "pinpoint" / f"pinpoint-{component}" / PINPOINT_VERSION
-        target.mkdir(parents=True)
-        shutil.copy(jar, target / f"pinpoint-{component}-{PINPOINT_VERSION}-exec.jar")
+        target = root / jar_path(component)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(jar, target)
     hbase_jar = build / "standin-hbase.jar"
     hbase_classes = [p.name for p in classes.glob("StandinHBase*.class")]
     subprocess.run(
@@ -94,42 +108,36 @@ def lay_out_mirror(root: Path, build: Path) -> Path:
     hbase = root / "hbase" / HBASE_VERSION
     hbase.mkdir(parents=True)
     with tarfile.open(hbase / HBASE_TARBALL, "w:gz") as archive:
-        archive.add(STANDINS / "hbase-dist", arcname=f"hbase-{HBASE_VERSION}")
-        archive.add(hbase_jar, arcname=f"hbase-{HBASE_VERSION}/lib/standin-hbase.jar")
+        archive.add(STANDINS / "hbase-dist", arcname=HBASE_TOP_DIR)
+        archive.add(hbase_jar, arcname=f"{HBASE_TOP_DIR}/lib/standin-hbase.jar")
     return root
 
 
 def build_args(mirror_root: Path, mirror_url: str, base_image: str) -> dict[str, str]:
-    """The build args for the stand-in mirror: base URLs, base image, pinned checksums."""
-    jars = mirror_root / "pinpoint"
+    """The build args for the stand-in mirror: base URLs, base images, pinned checksums."""
     return {
         "BASE_IMAGE": base_image,
-        "PINPOINT_BASE_URL": f"{mirror_url}/pinpoint",
+        # The fetch stages run on the build platform (this engine's): its own JRE image.
+        "FETCH_IMAGE": base_images.jre_tag(base_images.host_arch()),
+        "PINPOINT_BASE_URL": f"{mirror_url}/github",
         "HBASE_BASE_URL": f"{mirror_url}/hbase",
         "HBASE_SHA512": sha512(mirror_root / "hbase" / HBASE_VERSION / HBASE_TARBALL),
-        "PINPOINT_COLLECTOR_SHA512": sha512(
-            jars / "pinpoint-collector" / PINPOINT_VERSION / f"pinpoint-collector-{PINPOINT_VERSION}-exec.jar"
-        ),
-        "PINPOINT_WEB_SHA512": sha512(
-            jars / "pinpoint-web" / PINPOINT_VERSION / f"pinpoint-web-{PINPOINT_VERSION}-exec.jar"
-        ),
+        "PINPOINT_COLLECTOR_SHA512": sha512(mirror_root / jar_path("collector")),
+        "PINPOINT_WEB_SHA512": sha512(mirror_root / jar_path("web")),
     }
 
 
 def build(
-    client: docker.DockerClient, args: dict[str, str], *, tag: str, platform: str | None = None
+    client: docker.DockerClient,
+    args: dict[str, str],
+    *,
+    tag: str,
+    platform: str | None = None,
+    context: Path = IMAGE_DIR,
+    log: io.StringIO | None = None,
 ) -> docker.models.images.Image:
-    # Host network: the mirror listens on the host's loopback. Classic builder (no BuildKit).
-    image, _logs = client.images.build(
-        path=str(IMAGE_DIR),
-        tag=tag,
-        buildargs=args,
-        network_mode="host",
-        platform=platform,
-        rm=True,
-        forcerm=True,
-    )
-    return image
+    """images/pinpoint (or ``context``) built as tests.integration.builds builds; raises BuildFailed."""
+    return builds.build(client, context, args, tag=tag, platform=platform, log=log)
 
 
 def remove_image(client: docker.DockerClient, tag: str) -> None:

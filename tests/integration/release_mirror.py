@@ -1,12 +1,20 @@
-"""A loopback stand-in for the three places a deploy downloads from, laid out like the real ones.
+"""A loopback stand-in for the places a deploy downloads from, laid out like the real ones.
 
-* Maven Central: ``<base>/maven/pinpoint-{collector,web}/<v>/pinpoint-<c>-<v>-exec.jar`` with
-  ``.sha1`` (Maven Central always has it) and, for the web jar, a ``.sha512`` too;
+* the GitHub release of pinpoint-apm/pinpoint: ``<base>/github/v<v>/`` holding
+  ``pinpoint-{collector,web}-<v>-exec.jar`` and ``pinpoint-agent-<v>.tar.gz`` with no checksum
+  file at all. Evidence, read in pinpoint-apm/pinpoint: ``.github/workflows/upload-release-assets.yml``
+  (v3.1.0) attaches ``**/pinpoint-collector-*-exec.jar``, ``**/pinpoint-web-*-exec.jar`` and
+  ``**/pinpoint-agent-*.tar.gz`` to the release and nothing else; the root pom.xml gives the
+  ``maven.central.release`` profile ``spring-boot.repackage.skip=true`` from v3.0.5 on (absent at
+  v3.0.4), so Maven Central holds no exec jar of 3.1.0 (probed 2026-12-07: every 3.1.0 URL under
+  repo1.maven.org/maven2/com/navercorp/pinpoint answers 404, pinpoint-web-3.0.1-exec.jar exists);
 * the Apache archive: ``<base>/apache/<v>/hbase-<v>-hadoop3-bin.tar.gz`` with a ``.sha512`` in
   the shape HBase's release script writes (``gpg --print-md SHA512``: upper-case groups of 8 hex
   digits wrapped over lines, apache/hbase dev-support/create-release/release-util.sh) or the
   ``sha512sum`` shape (``<hex>  <file>``);
-* GitHub releases: ``<base>/github/v<v>/pinpoint-agent-<v>.tar.gz`` with no checksum at all.
+* with ``jar_checksums=True``, the jars' directory is a mirror that publishes checksums (an
+  artifact server in front of the release): a ``.sha1`` for the collector, a ``.sha512`` and a
+  wrong ``.sha1`` for the web jar (the ``.sha512`` must win).
 
 Only ``PINPOINT_VERSION`` / ``HBASE_VERSION`` exist, so any other version answers 404.
 :func:`write_dockerfile` writes a Dockerfile that declares the image's downloads as the
@@ -23,10 +31,11 @@ from typing import Any, Literal
 
 PINPOINT_VERSION = "3.1.0"
 HBASE_VERSION = "2.6.5"
-COLLECTOR = f"maven/pinpoint-collector/{PINPOINT_VERSION}/pinpoint-collector-{PINPOINT_VERSION}-exec.jar"
-WEB = f"maven/pinpoint-web/{PINPOINT_VERSION}/pinpoint-web-{PINPOINT_VERSION}-exec.jar"
+RELEASE = f"github/v{PINPOINT_VERSION}"
+COLLECTOR = f"{RELEASE}/pinpoint-collector-{PINPOINT_VERSION}-exec.jar"
+WEB = f"{RELEASE}/pinpoint-web-{PINPOINT_VERSION}-exec.jar"
 HBASE = f"apache/{HBASE_VERSION}/hbase-{HBASE_VERSION}-hadoop3-bin.tar.gz"
-AGENT = f"github/v{PINPOINT_VERSION}/pinpoint-agent-{PINPOINT_VERSION}.tar.gz"
+AGENT = f"{RELEASE}/pinpoint-agent-{PINPOINT_VERSION}.tar.gz"
 CONTENTS = {
     COLLECTOR: b"collector jar\n" * 1000,
     WEB: b"web jar\n" * 3000,
@@ -65,7 +74,7 @@ class ReleaseMirror:
         return {
             "agent_download_base_url": f"{self.base_url}/github",
             "image_build_args": {
-                "PINPOINT_BASE_URL": f"{self.base_url}/maven",
+                "PINPOINT_BASE_URL": f"{self.base_url}/github",
                 "HBASE_BASE_URL": f"{self.base_url}/apache",
             },
         }
@@ -82,15 +91,18 @@ class ReleaseMirror:
         return settings
 
 
-def lay_out(root: Path, base_url: str, *, hbase_checksum: ChecksumStyle = "gpg") -> ReleaseMirror:
+def lay_out(
+    root: Path, base_url: str, *, hbase_checksum: ChecksumStyle = "gpg", jar_checksums: bool = False
+) -> ReleaseMirror:
     """Write the artifacts and their companion checksum files under ``root``."""
     for relative, data in CONTENTS.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_bytes(data)
-    (root / f"{COLLECTOR}.sha1").write_text(hashlib.sha1(CONTENTS[COLLECTOR]).hexdigest() + "\n")
-    web_name = WEB.rsplit("/", 1)[-1]
-    (root / f"{WEB}.sha512").write_text(sha512sum_line(web_name, CONTENTS[WEB]))
-    (root / f"{WEB}.sha1").write_text("0" * 40 + "\n")  # wrong on purpose: the .sha512 must win
+    if jar_checksums:
+        (root / f"{COLLECTOR}.sha1").write_text(hashlib.sha1(CONTENTS[COLLECTOR]).hexdigest() + "\n")
+        web_name = WEB.rsplit("/", 1)[-1]
+        (root / f"{WEB}.sha512").write_text(sha512sum_line(web_name, CONTENTS[WEB]))
+        (root / f"{WEB}.sha1").write_text("0" * 40 + "\n")  # wrong on purpose: the .sha512 must win
     hbase_name = HBASE.rsplit("/", 1)[-1]
     render = gpg_print_md_sha512 if hbase_checksum == "gpg" else sha512sum_line
     (root / f"{HBASE}.sha512").write_text(render(hbase_name, CONTENTS[HBASE]))
@@ -105,7 +117,7 @@ def write_dockerfile(path: Path) -> Path:
         "FROM scratch AS fetch\n"
         f"ARG PINPOINT_VERSION={PINPOINT_VERSION}\n"
         f"ARG HBASE_VERSION={HBASE_VERSION}\n"
-        "ARG PINPOINT_BASE_URL=https://repo1.maven.org/maven2/com/navercorp/pinpoint\n"
+        "ARG PINPOINT_BASE_URL=https://github.com/pinpoint-apm/pinpoint/releases/download\n"
         "ARG HBASE_BASE_URL=https://archive.apache.org/dist/hbase\n"
         "ARG HBASE_SHA512=\n"
         "ARG PINPOINT_COLLECTOR_SHA512=\n"

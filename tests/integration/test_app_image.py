@@ -32,6 +32,7 @@ from docker.models.containers import Container
 
 from stacks.constructs.agent_distribution import BOOTSTRAP_JAR, apm_opts
 from stacks.versions import PINPOINT_VERSION as VERSION
+from tests.integration.builds import BuildFailed, build
 from tests.integration.conftest import free_port, wait_for_http
 from tests.unit.test_agent_distribution_handler import SETTINGS, h, make_agent_tarball, sha512
 
@@ -112,12 +113,9 @@ def app_image(docker_client: docker.DockerClient, jre_base_image: str, workdir: 
     )  # fmt: skip
     tag = f"local/app-image-it:{os.getpid()}"
     try:
-        image, _ = docker_client.images.build(
-            path=str(context), tag=tag, buildargs={"BASE_IMAGE": jre_base_image}, rm=True, forcerm=True
-        )
-    except docker.errors.BuildError as error:
-        log = "".join(str(line.get("stream", line.get("error", ""))) for line in error.build_log)
-        pytest.fail(f"app image build failed: {error.msg}\n{log[-3000:]}")
+        image = build(docker_client, context, {"BASE_IMAGE": jre_base_image}, tag=tag)
+    except BuildFailed as error:
+        pytest.fail(f"app image build failed: {error}\n{error.log[-3000:]}")
     yield tag
     docker_client.images.remove(image.id, force=True)
 

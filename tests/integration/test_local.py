@@ -1,9 +1,10 @@
 """``make local`` / ``make local-down`` on the local engine, with stand-ins at the edges only.
 
 ``scripts/local.py`` runs as a user runs it, against a settings file that points every download
-at a loopback mirror (tests/integration/pinpoint_harness.py's stand-in jars and HBase, each with
-a published ``.sha512`` next to it like Maven Central and Apache, and a stand-in agent release
-whose bootstrap jar is a premain agent reporting what it loaded). So the real chain runs: the
+at a loopback mirror laid out like the real sources (tests/integration/pinpoint_harness.py's
+stand-in jars in the GitHub release layout with no checksum file, as GitHub publishes none; its
+HBase with a published ``.sha512`` next to it, as Apache has; and a stand-in agent in the same
+release whose bootstrap jar is a premain agent reporting what it loaded). So the real chain runs: the
 deploy's checksum pinning on first use, the image build with the deploy's build args, the agent
 distributor laying out the agent, the all-in-one and the sample app on the engine. Base images
 are the local Debian JRE (and a JDK on it for the sample app's build stage): no registry here.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -31,16 +31,20 @@ import docker.errors
 import pytest
 
 from stacks.versions import PINPOINT_VERSION
+from tests.integration.builds import build
 from tests.integration.conftest import REPO_ROOT, free_port
-from tests.integration.pinpoint_harness import HBASE_TARBALL, HBASE_VERSION, remove_image, stand_in_mirror
+from tests.integration.pinpoint_harness import (
+    HBASE_TARBALL,
+    HBASE_VERSION,
+    jar_path,
+    remove_image,
+    stand_in_mirror,
+)
 from tests.unit.test_agent_distribution_handler import make_agent_tarball
 
 STANDIN_AGENT = Path(__file__).with_name("standins") / "app" / "StandinAgent.java"
 NAME = f"pp-local-it-{uuid.uuid4().hex[:8]}"
-JARS = [
-    f"pinpoint/pinpoint-{component}/{PINPOINT_VERSION}/pinpoint-{component}-{PINPOINT_VERSION}-exec.jar"
-    for component in ("collector", "web")
-]
+JARS = [jar_path(component) for component in ("collector", "web")]
 HBASE = f"hbase/{HBASE_VERSION}/{HBASE_TARBALL}"
 AGENT = f"github/v{PINPOINT_VERSION}/pinpoint-agent-{PINPOINT_VERSION}.tar.gz"
 
@@ -59,7 +63,12 @@ def jdk_image(docker_client: docker.DockerClient, jre_base_image: str) -> Iterat
         " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jdk-headless \\\n"
         " && rm -rf /var/lib/apt/lists/*\n"
     )
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True)
+    context = Path(tempfile.mkdtemp(prefix="jdk-context-"))
+    (context / "Dockerfile").write_text(dockerfile)
+    try:
+        build(docker_client, context, {}, tag=tag)
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
     yield tag
     remove_image(docker_client, tag)
 
@@ -68,9 +77,8 @@ def jdk_image(docker_client: docker.DockerClient, jre_base_image: str) -> Iterat
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """The stand-in mirror plus what `make local` also downloads: published checksums and the agent."""
     with stand_in_mirror(tmp_path_factory) as (root, url):
-        for relative in [*JARS, HBASE]:  # Maven Central and Apache publish one; GitHub does not
-            path = root / relative
-            (root / f"{relative}.sha512").write_text(f"{sha512(path)}  {path.name}\n")
+        path = root / HBASE  # Apache publishes one; the GitHub release (jars, agent) does not
+        (root / f"{HBASE}.sha512").write_text(f"{sha512(path)}  {path.name}\n")
         build = tmp_path_factory.mktemp("agent")
         classes = build / "classes"
         subprocess.run(["javac", "--release", "17", "-d", str(classes), str(STANDIN_AGENT)], check=True)
@@ -90,7 +98,7 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
             ],
             check=True,
         )
-        (root / AGENT).parent.mkdir(parents=True)
+        (root / AGENT).parent.mkdir(parents=True, exist_ok=True)  # the release holds the jars too
         (root / AGENT).write_bytes(
             make_agent_tarball(PINPOINT_VERSION, extra={"pinpoint-bootstrap.jar": jar.read_bytes()})
         )
@@ -141,7 +149,7 @@ def local(
             {
                 "agent_download_base_url": f"{url}/github",
                 "image_build_args": {
-                    "PINPOINT_BASE_URL": f"{url}/pinpoint",
+                    "PINPOINT_BASE_URL": f"{url}/github",
                     "HBASE_BASE_URL": f"{url}/hbase",
                 },
             }
@@ -196,17 +204,20 @@ def test_make_local_runs_pinpoint_and_the_traced_sample_app_then_down_keeps_the_
     assert f"admin password:  {password_file}" in out
     assert oct(password_file.stat().st_mode & 0o777) == "0o600"
     assert f"HBase data:      docker volume {NAME}-hbase-data (kept by make local-down" in out
-    # Progress while building (plain lines when not on a terminal), then the supervisor's lines.
+    # BuildKit through the docker CLI, as cdk deploy builds (plain lines when not on a terminal),
+    # then the supervisor's lines.
+    assert "local: builder: BuildKit through " in started.stderr
     assert "local: building images/pinpoint" in started.stderr
-    assert "Step 1/" in started.stderr
+    assert "] FROM " in started.stderr and "exporting to image" in started.stderr  # noqa: PT018
     assert "[supervisor] boot complete in" in started.stderr
 
-    # Checksums pinned as `make deploy` pins them: verified against the published .sha512, the
-    # agent trusted on first download, all written into the settings file the deploy reads.
+    # Checksums pinned as `make deploy` pins them: HBase verified against the published .sha512,
+    # the release's jars and agent trusted on first download, all written into the settings file
+    # the deploy reads.
     root, _ = mirror
     settings = local.settings()
     assert settings["image_build_args"] == {
-        "PINPOINT_BASE_URL": f"{mirror[1]}/pinpoint",
+        "PINPOINT_BASE_URL": f"{mirror[1]}/github",
         "HBASE_BASE_URL": f"{mirror[1]}/hbase",
         "PINPOINT_COLLECTOR_SHA512": sha512(root / JARS[0]),
         "PINPOINT_WEB_SHA512": sha512(root / JARS[1]),
@@ -214,7 +225,9 @@ def test_make_local_runs_pinpoint_and_the_traced_sample_app_then_down_keeps_the_
     }
     assert settings["agent_sha512"] == sha512(root / AGENT)
     assert f"matches {mirror[1]}/{HBASE}.sha512" in out
-    assert "trust-on-first-download" in out
+    for name in [path.rsplit("/", 1)[-1] for path in (*JARS, AGENT)]:
+        (line,) = [line for line in out.splitlines() if line.startswith(f"  {name}:")]
+        assert "trust-on-first-download" in line
 
     # The web answers on 127.0.0.1, published nowhere else; its data is on the named volume.
     assert "currentServerTime" in get(f"http://127.0.0.1:{local.web_port}/api-public/serverTime")

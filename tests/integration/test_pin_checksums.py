@@ -1,6 +1,7 @@
-"""`make pin-checksums`: the script run for real against a loopback mirror of Maven Central, the
-Apache archive and GitHub releases serving small stand-in artifacts (no network beyond 127.0.0.1),
-with a Dockerfile that declares the image's downloads as images/pinpoint's contract says."""
+"""`make pin-checksums`: the script run for real against a loopback mirror of the GitHub release
+(jars and agent, no checksum files), the Apache archive and a checksum-publishing jar mirror,
+serving small stand-in artifacts (no network beyond 127.0.0.1), with a Dockerfile that declares
+the image's downloads as images/pinpoint's contract says (tests/integration/release_mirror.py)."""
 
 from __future__ import annotations
 
@@ -42,10 +43,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
         yield root, base_url
 
 
-def fresh_mirror(server: tuple[Path, str], name: str, style: ChecksumStyle = "gpg") -> ReleaseMirror:
+def fresh_mirror(
+    server: tuple[Path, str], name: str, style: ChecksumStyle = "gpg", *, jar_checksums: bool = False
+) -> ReleaseMirror:
     """A fresh tree per test (tests break files in it) under the shared server."""
     server_root, server_url = server
-    return lay_out(server_root / name, f"{server_url}/{name}", hbase_checksum=style)
+    return lay_out(
+        server_root / name, f"{server_url}/{name}", hbase_checksum=style, jar_checksums=jar_checksums
+    )
 
 
 @pytest.fixture
@@ -85,7 +90,7 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
     return errors[0]
 
 
-def test_pins_verified_values_and_keeps_other_settings(
+def test_pins_the_release_on_first_download_verifies_hbase_and_keeps_other_settings(
     mirror: ReleaseMirror, config_dir: Path, dockerfile: Path
 ) -> None:
     path = config_dir / f"{ENVIRONMENT}.json"
@@ -104,16 +109,18 @@ def test_pins_verified_values_and_keeps_other_settings(
     assert written["log_retention_days"] == 90
     assert not list(config_dir.glob(".*"))  # no temporary file left behind
 
-    assert f"matches {mirror.url(COLLECTOR)}.sha1" in result.stdout
-    assert f"matches {mirror.url(WEB)}.sha512" in result.stdout
     assert f"matches {mirror.url(HBASE)}.sha512" in result.stdout
-    agent_lines = [
-        line for line in result.stdout.splitlines() if f"pinpoint-agent-{PINPOINT_VERSION}" in line
-    ]
-    assert len(agent_lines) == 1
-    assert "trust-on-first-download" in agent_lines[0]
-    assert "out of band" in agent_lines[0]
-    assert f"sha512sum pinpoint-agent-{PINPOINT_VERSION}.tar.gz" in agent_lines[0]
+    # The GitHub release publishes no checksum: jars and agent alike are trusted on first
+    # download, each with the same advice to check it out of band.
+    for name in (
+        f"pinpoint-collector-{PINPOINT_VERSION}-exec.jar",
+        f"pinpoint-web-{PINPOINT_VERSION}-exec.jar",
+        f"pinpoint-agent-{PINPOINT_VERSION}.tar.gz",
+    ):
+        (line,) = [line for line in result.stdout.splitlines() if line.startswith(f"  {name}:")]
+        assert "trust-on-first-download" in line
+        assert "out of band" in line
+        assert f"sha512sum {name}" in line
     assert result.stdout.rstrip().endswith(f'make deploy CDK_ARGS="-c config={ENVIRONMENT}"')
 
     # What the deploy reads now carries every checksum the Dockerfile requires.
@@ -159,10 +166,29 @@ def test_wrong_apache_checksum_in_gpg_format_fails_and_writes_nothing(
     assert path.read_bytes() == before
 
 
-def test_wrong_published_checksum_fails_and_writes_nothing(
-    mirror: ReleaseMirror, config_dir: Path, dockerfile: Path
+def test_a_jar_mirror_that_publishes_checksums_is_verified_against_them(
+    server: tuple[Path, str], tmp_path: Path, dockerfile: Path
 ) -> None:
+    mirror = fresh_mirror(server, "jar-mirror", jar_checksums=True)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "default.json").write_text(json.dumps(mirror.settings()))
+
+    result = pin_checksums("--config-dir", str(tmp_path / "config"), "--dry-run", dockerfile=dockerfile)
+
+    assert result.returncode == 0, result.stderr
+    assert f"PINPOINT_COLLECTOR_SHA512={mirror.sha512(COLLECTOR)}" in result.stdout.splitlines()
+    assert f"matches {mirror.url(COLLECTOR)}.sha1" in result.stdout
+    assert f"matches {mirror.url(WEB)}.sha512" in result.stdout  # preferred over its (wrong) .sha1
+
+
+def test_wrong_published_checksum_fails_and_writes_nothing(
+    server: tuple[Path, str], tmp_path: Path, dockerfile: Path
+) -> None:
+    mirror = fresh_mirror(server, "wrong-jar-checksum", jar_checksums=True)
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
     path = config_dir / f"{ENVIRONMENT}.json"
+    path.write_text(json.dumps(mirror.settings()))
     before = path.read_bytes()
     (mirror.root / f"{COLLECTOR}.sha1").write_text("f" * 40 + "\n")
 
@@ -187,7 +213,7 @@ def test_a_version_that_does_not_exist_fails_early_naming_the_url(
     result = pin_checksums("--config", ENVIRONMENT, "--config-dir", str(config_dir), dockerfile=dockerfile)
 
     assert result.returncode == 1
-    url = f"{mirror.base_url}/maven/pinpoint-collector/3.1.9/pinpoint-collector-3.1.9-exec.jar"
+    url = f"{mirror.base_url}/github/v3.1.9/pinpoint-collector-3.1.9-exec.jar"
     assert error_line(result) == (
         f"pin-checksums: error: pinpoint-collector-3.1.9-exec.jar does not exist: {url} answered "
         "HTTP 404 File not found (check pinpoint_version=3.1.9 and the download base URL) (and 2 more)"

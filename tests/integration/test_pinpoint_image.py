@@ -9,7 +9,10 @@ ECS runs it. What this proves and what only AWS can prove is listed in images/pi
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import re
+import tarfile
 import time
 import urllib.request
 import uuid
@@ -21,9 +24,11 @@ import docker.errors
 import docker.models.containers
 import pytest
 
+from tests.integration.builds import BuildFailed, vertices
 from tests.integration.pinpoint_harness import (
     DATA_DIR_IN_IMAGE,
     HBASE_TARBALL,
+    HBASE_VERSION,
     IMAGE_UID,
     SESSION_TAG,
     TABLES,
@@ -73,10 +78,14 @@ ECS_STOP_TIMEOUT = 120
 
 
 def build_error(client: docker.DockerClient, args: dict[str, str]) -> str:
-    """Build that must fail; returns its log."""
-    with pytest.raises(docker.errors.BuildError) as failure:
-        build(client, args, tag=f"local/pinpoint-it-broken:{uuid.uuid4().hex[:8]}")
-    return "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in failure.value.build_log)
+    """A build that must fail: the one line make push-image / make local would print."""
+    tag = f"local/pinpoint-it-broken:{uuid.uuid4().hex[:8]}"
+    try:
+        with pytest.raises(BuildFailed) as failure:
+            build(client, args, tag=tag)
+    finally:
+        remove_image(client, tag)  # a build that wrongly succeeded leaves no tag behind
+    return str(failure.value)
 
 
 # What the deployment passes (stacks/constructs/pinpoint_service.py), with faster HBase checks.
@@ -111,9 +120,10 @@ def test_build_fails_closed_without_a_checksum(
     args = build_args(mirror_root, mirror_url, jre_base_image)
     del args["HBASE_SHA512"]
 
-    log = build_error(docker_client, args)
+    line = build_error(docker_client, args)
 
-    assert f"set build arg HBASE_SHA512 to the SHA-512 of {HBASE_TARBALL}" in log
+    assert line.startswith("build failed: [fetch-hbase 1/1] RUN "), line
+    assert line.endswith(f"HBASE_SHA512: set build arg HBASE_SHA512 to the SHA-512 of {HBASE_TARBALL}"), line
 
 
 def test_build_fails_closed_without_a_pinpoint_checksum(
@@ -122,9 +132,12 @@ def test_build_fails_closed_without_a_pinpoint_checksum(
     args = build_args(mirror_root, mirror_url, jre_base_image)
     del args["PINPOINT_WEB_SHA512"]
 
-    log = build_error(docker_client, args)
+    line = build_error(docker_client, args)
 
-    assert "set build arg PINPOINT_WEB_SHA512 to the SHA-512 of pinpoint-web-" in log
+    assert line.startswith("build failed: [fetch-pinpoint 1/1] RUN "), line
+    assert line.endswith("set build arg PINPOINT_WEB_SHA512 to the SHA-512 of pinpoint-web-3.1.0-exec.jar"), (
+        line
+    )
 
 
 def test_build_rejects_an_artifact_that_does_not_match_its_checksum(
@@ -133,9 +146,10 @@ def test_build_rejects_an_artifact_that_does_not_match_its_checksum(
     args = build_args(mirror_root, mirror_url, jre_base_image)
     args["HBASE_SHA512"] = hashlib.sha512(b"some other tarball").hexdigest()
 
-    log = build_error(docker_client, args)
+    line = build_error(docker_client, args)
 
-    assert "/opt/hbase.tar.gz: FAILED" in log
+    url = f"{mirror_url}/hbase/{HBASE_VERSION}/{HBASE_TARBALL}"
+    assert line.endswith(f"{url} does not match its pinned SHA-512 {args['HBASE_SHA512']}"), line
 
 
 def test_image_contract_and_no_build_leftovers(
@@ -179,6 +193,39 @@ def test_image_contract_and_no_build_leftovers(
         "hbase-env.sh",
     } <= set(names)
     assert listing.split()[-1] == "0", "a tarball was left in the image"
+
+
+def layers_above(client: docker.DockerClient, image_id: str, base: str, scratch: Path) -> list[set[str]]:
+    """The file names in each layer the Dockerfile added above ``base``, from ``docker save``."""
+    saved = scratch / "image.tar"
+    with saved.open("wb") as out:
+        for chunk in client.images.get(image_id).save(named=False):
+            out.write(chunk)
+    skip = len(client.images.get(base).attrs["RootFS"]["Layers"])
+    with tarfile.open(saved) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        result = []
+        for name in manifest[0]["Layers"][skip:]:
+            with tarfile.open(fileobj=archive.extractfile(name)) as layer:
+                result.append({member.name for member in layer.getmembers() if not member.isdir()})
+    return result
+
+
+def test_each_artifact_is_stored_once_and_no_tarball_at_all(
+    docker_client: docker.DockerClient, pinpoint_image: str, jre_base_image: str, tmp_path: Path
+) -> None:
+    """The fetch stages download, verify and unpack; the image gets each finished tree once."""
+    layers = layers_above(docker_client, pinpoint_image, jre_base_image, tmp_path)
+    for path in (
+        "opt/hbase/bin/hbase",
+        "opt/hbase/lib/standin-hbase.jar",
+        "opt/pinpoint/pinpoint-collector.jar",
+        "opt/pinpoint/pinpoint-web.jar",
+    ):
+        assert sum(path in files for files in layers) == 1, path
+    assert not [name for files in layers for name in files if name.endswith((".tar.gz", ".tgz"))]
+    # The downloader stays in the fetch stages.
+    assert not [name for files in layers for name in files if name.endswith("fetch-verified")]
 
 
 def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
@@ -302,20 +349,26 @@ def test_killing_the_collector_makes_the_container_exit_non_zero(
     assert "[supervisor] flush complete" in logs
 
 
-def test_builds_for_linux_arm64_under_emulation(
+@pytest.mark.usefixtures("qemu_arm64")
+def test_builds_for_linux_arm64_with_the_fetch_stages_on_the_build_platform(
     docker_client: docker.DockerClient,
-    qemu_arm64: None,
     jre_arm64_base_image: str,
+    pinpoint_image: str,
     mirror_root: Path,
     mirror_url: str,
 ) -> None:
+    """The fetch stages run on the build machine's platform: the arm64 build reuses what the
+    amd64 build (``pinpoint_image``, built first) downloaded, verified and unpacked; only the
+    target stage runs under QEMU."""
     tag = f"local/pinpoint-it:{SESSION_TAG}-arm64"
+    log = io.StringIO()
     try:
         image = build(
             docker_client,
             build_args(mirror_root, mirror_url, jre_arm64_base_image),
             tag=tag,
             platform="linux/arm64",
+            log=log,
         )
 
         assert image.attrs["Architecture"] == "arm64"
@@ -323,5 +376,15 @@ def test_builds_for_linux_arm64_under_emulation(
             image.id, entrypoint=["uname", "-m"], platform="linux/arm64", remove=True
         )
         assert machine.decode().strip() == "aarch64"
+        steps = vertices(log.getvalue())
+        for stage in ("fetch-hbase 1/1", "fetch-pinpoint 1/1"):
+            (state,) = [state for name, state in steps.items() if name.startswith(f"[{stage}] RUN")]
+            assert state == "CACHED", (stage, log.getvalue())
+        listing = docker_client.containers.run(
+            image.id, entrypoint=["ls", "/opt/hbase", "/opt/pinpoint"], platform="linux/arm64", remove=True
+        ).decode()
+        assert {"bin", "conf", "conf-network", "lib", "pinpoint-collector.jar", "pinpoint-web.jar"} <= set(
+            listing.split()
+        )
     finally:
         remove_image(docker_client, tag)

@@ -202,7 +202,7 @@ def test_several_problems_are_reported_at_once(
 
     assert result.returncode == 2
     lines = problems(result)
-    collector = f"{mirror.base_url}/maven/pinpoint-collector/3.1.9/pinpoint-collector-3.1.9-exec.jar"
+    collector = f"{mirror.base_url}/github/v3.1.9/pinpoint-collector-3.1.9-exec.jar"
     agent = f"{mirror.base_url}/github/v3.1.9/pinpoint-agent-3.1.9.tar.gz"
     assert lines[0].startswith("no AWS region configured")
     assert lines[1].startswith(f"cannot reach the Docker daemon at unix://{tmp_path}/no-docker.sock")
@@ -327,13 +327,23 @@ def test_first_deploy_pins_every_download_into_the_settings_file(
     }
     assert sorted(p.name for p in preflight.config_dir.iterdir()) == ["default.json"]  # atomic: no temp file
     stdout = result.stdout.splitlines()
+    # Where each download comes from, named before anything is pinned.
+    for relative in (HBASE, COLLECTOR, WEB, AGENT):
+        assert any(
+            line.startswith(f"preflight: download {mirror.url(relative)} (HTTP 2") for line in stdout
+        ), stdout
     assert f"preflight: pinning the SHA-512 of 4 download(s) on first use into {path}" in stdout
     assert f"HBASE_SHA512={mirror.sha512(HBASE)}" in stdout
     assert f"  hbase-2.6.5-hadoop3-bin.tar.gz: matches {mirror.url(HBASE)}.sha512" in stdout
-    assert f"  pinpoint-collector-3.1.0-exec.jar: matches {mirror.url(COLLECTOR)}.sha1" in stdout
-    (agent_line,) = [line for line in stdout if line.startswith("  pinpoint-agent-3.1.0.tar.gz:")]
-    assert "trust-on-first-download" in agent_line
-    assert "out of band" in agent_line
+    # The GitHub release publishes no checksum: the jars are pinned on first download like the agent.
+    for name in (
+        "pinpoint-collector-3.1.0-exec.jar",
+        "pinpoint-web-3.1.0-exec.jar",
+        "pinpoint-agent-3.1.0.tar.gz",
+    ):
+        (line,) = [line for line in stdout if line.startswith(f"  {name}:")]
+        assert "trust-on-first-download" in line
+        assert "out of band" in line
 
     again = preflight("deploy")  # the deploy now reads them: nothing left to pin
     assert again.returncode == 0, again.stderr
@@ -447,6 +457,7 @@ def test_deploy_with_everything_in_place_checks_engine_and_arm64_emulation(
     assert f"preflight: AWS account {ACCOUNT} in eu-west-1" in result.stdout
     assert "preflight: CDK bootstrap version 30" in result.stdout
     assert "builds images/pinpoint for linux/arm64" in result.stdout
+    assert "; BuildKit through " in result.stdout  # the docker CLI make deploy hands cdk deploy
     assert path.read_bytes() == before
 
 
@@ -461,6 +472,52 @@ def test_deploy_without_docker_daemon_fails_with_one_line(
     assert result.returncode == 1
     (line,) = problems(result)
     assert line.startswith("cannot reach the Docker daemon")
+
+
+def docker_cli_28_without_buildx(directory: Path) -> Path:
+    """A `docker` that answers as a CLI 28 whose buildx plugin is missing (what /usr/local/bin/docker
+    is on the development machine), and fails any build: the classic builder's fallback."""
+    path = directory / "docker"
+    path.write_text(
+        "#!/bin/sh\n"
+        'case "$1" in\n'
+        '  --version) echo "Docker version 28.2.2, build e6534b4" ;;\n'
+        '  buildx) echo "docker: unknown command: docker buildx" >&2; exit 1 ;;\n'
+        '  *) echo "this stand-in builds nothing" >&2; exit 1 ;;\n'
+        "esac\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.usefixtures("docker_client", "qemu_arm64", "bootstrapped")
+def test_deploy_without_a_buildkit_docker_cli_fails_with_one_line(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror, tmp_path: Path
+) -> None:
+    """CDK_DOCKER is the CLI `cdk deploy` builds with: one that cannot do BuildKit is refused."""
+    preflight.use_moto(moto_server, region="eu-west-1")
+    preflight.env["CDK_DOCKER"] = str(docker_cli_28_without_buildx(tmp_path))
+    preflight.settings(**mirror.pinned_settings())
+    result = preflight("deploy")
+    assert result.returncode == 1
+    assert problems(result) == [
+        f"no docker CLI here builds with BuildKit (CDK_DOCKER={tmp_path}/docker: {tmp_path}/docker 28.2.2 "
+        "needs the buildx plugin for BuildKit, which is missing): install the buildx plugin (Docker's "
+        "docker-buildx-plugin package, or Docker Desktop), or use a docker CLI before 23 such as Debian 12's "
+        "docker.io (/usr/bin/docker); CDK_DOCKER names the one to use"
+    ]
+
+
+@pytest.mark.usefixtures("bootstrapped")
+def test_a_deploy_of_a_pushed_image_needs_no_buildkit(
+    preflight: Preflight, moto_server: str, mirror: ReleaseMirror, tmp_path: Path
+) -> None:
+    preflight.use_moto(moto_server, region="eu-west-1")
+    preflight.env["CDK_DOCKER"] = str(docker_cli_28_without_buildx(tmp_path))
+    preflight.settings(**mirror.pinned_settings())
+    result = preflight("deploy", *ECR_IMAGE)
+    assert result.returncode == 0, result.stderr
+    assert "BuildKit" not in result.stdout
 
 
 # --------------------------------------------------------------------------------------------

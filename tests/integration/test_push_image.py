@@ -3,7 +3,8 @@
 * AWS: a moto server (ECR control plane + STS) reached through ``AWS_ENDPOINT_URL``.
 * Registry: Debian's ``docker-registry`` whose htpasswd holds the token moto hands out, passed
   to the script as ``--registry``; a ``FaultProxy`` in front of it injects 5xx answers.
-* Docker: the real engine builds a small image from the local Debian base images.
+* Docker: the real engine builds a small image from the local Debian base images, with BuildKit
+  through the docker CLI (as ``cdk deploy`` builds).
 
 Each test uses its own repository name so runs sharing the engine and moto do not collide,
 and asserts the exit code, the single ``error:`` line, what reached the registry, the ECR
@@ -40,6 +41,7 @@ REGION = "us-east-1"
 PREFIX = "push-image: error: "
 EcrClient = Any  # boto3 clients are generated at run time
 TIMEOUT = 600  # seconds for one script run; a small arm64 build under QEMU takes seconds
+BUILDING = "] FROM "  # BuildKit's first build step: the build started
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,10 +90,13 @@ def arm64_context(tmp_path_factory: pytest.TempPathFactory, debian_arm64_base_im
 
 @pytest.fixture(scope="module")
 def amd64_context(tmp_path_factory: pytest.TempPathFactory, debian_base_image: str) -> Path:
-    """An amd64-only base: with --platform linux/arm64 the classic builder still yields amd64."""
+    """A last stage pinned to another platform (e.g. ``--platform=$BUILDPLATFORM`` on the wrong
+    stage): BuildKit builds it, and the result is amd64 whatever ``--platform`` asked for."""
     context = tmp_path_factory.mktemp("amd64-context")
     (context / "marker").write_text(f"push-image test {uuid.uuid4()}\n")
-    (context / "Dockerfile").write_text(f"FROM {debian_base_image}\nCOPY marker /marker\n")
+    (context / "Dockerfile").write_text(
+        f"FROM --platform=linux/amd64 {debian_base_image}\nCOPY marker /marker\n"
+    )
     return context
 
 
@@ -216,6 +221,7 @@ def test_push_arm64_image_with_version_and_latest(
     assert f"  {deploy}" in result.stdout.splitlines()
     assert f"digest={digest}" in outputs.read_text().splitlines()
     assert "emulated by QEMU" in result.stderr or "native" in result.stderr
+    assert "builder: BuildKit through " in result.stderr  # as cdk deploy builds
 
     # ECR repository settings in moto.
     (repo,) = pusher.ecr.describe_repositories(repositoryNames=[repository])["repositories"]
@@ -241,7 +247,7 @@ def test_dry_run_checks_everything_and_changes_nothing(
     assert result.returncode == 0, result.stderr
     assert "dry run: ECR would create repository" in result.stderr
     assert "accepted the ECR token" in result.stderr
-    assert "Step 1/" not in result.stderr
+    assert BUILDING not in result.stderr
     assert not pusher.ecr_repository_exists()
     assert registry.tags(pusher.repository) == []
     assert pusher.local_tags(registry.address) == []
@@ -281,6 +287,21 @@ def test_no_docker_daemon(arm64_context: Path, pusher: Pusher, tmp_path: Path) -
     assert not pusher.ecr_repository_exists()  # it stopped before touching AWS
 
 
+def test_no_buildkit_docker_cli(arm64_context: Path, pusher: Pusher, tmp_path: Path) -> None:
+    """CDK_DOCKER names a CLI 28 without buildx (its classic fallback cannot build images/pinpoint)."""
+    cli = tmp_path / "docker"
+    cli.write_text(
+        '#!/bin/sh\ncase "$1" in --version) echo "Docker version 28.2.2, build e6534b4" ;; *) exit 1 ;; esac\n'
+    )
+    cli.chmod(0o755)
+    pusher.env["CDK_DOCKER"] = str(cli)
+    result = pusher.run(arm64_context, "--tag", "x1")
+    assert_one_error_line(
+        result, 1, "no docker CLI here builds with BuildKit", f"{cli} 28.2.2 needs the buildx plugin"
+    )
+    assert not pusher.ecr_repository_exists()  # it stopped before touching AWS
+
+
 def test_no_aws_credentials(registry: LocalRegistry, arm64_context: Path, pusher: Pusher) -> None:
     del pusher.env["AWS_ACCESS_KEY_ID"], pusher.env["AWS_SECRET_ACCESS_KEY"]
     result = pusher.run(arm64_context, "--tag", "x1", registry=registry.address)
@@ -305,7 +326,7 @@ def test_registry_refuses_auth(
         result = pusher.run(arm64_context, "--tag", "x1", "--latest", registry=strict.address)
         assert_one_error_line(result, 1, f"registry {strict.address} refused the login", "401")
         assert strict.tags(pusher.repository) == []
-    assert "Step 1/" not in result.stderr  # refused before building anything
+    assert BUILDING not in result.stderr  # refused before building anything
     assert pusher.local_tags(strict.address) == []
 
 
@@ -391,7 +412,7 @@ def test_platform_not_runnable_without_qemu(
     )
     line = assert_one_error_line(result, 1, "cannot run linux/arm64", "no QEMU emulator is registered")
     assert "update-binfmts --enable qemu-aarch64" in line  # the fix is printed
-    assert "Step 1/" not in result.stderr
+    assert BUILDING not in result.stderr
     assert registry.tags(pusher.repository) == []
 
 
@@ -402,8 +423,11 @@ def test_platform_of_another_os_is_not_runnable(arm64_context: Path, pusher: Pus
 
 def test_image_architecture_mismatch(registry: LocalRegistry, amd64_context: Path, pusher: Pusher) -> None:
     result = pusher.run(amd64_context, "--tag", "m1", "--latest", registry=registry.address)
-    assert_one_error_line(result, 1, "the built image is linux/amd64, not linux/arm64")
-    assert "Successfully built" in result.stderr  # the build "succeeded": only the check caught it
+    # dockerd 20.10's BuildKit labels it linux/arm64 anyway: the programs in it tell.
+    assert_one_error_line(
+        result, 1, "the built image is labelled linux/arm64 but /usr/bin/dash in it is amd64 code"
+    )
+    assert "exporting to image" in result.stderr  # the build "succeeded": only the check caught it
     assert registry.tags(pusher.repository) == []
     assert pusher.local_tags(registry.address) == []  # the build's tag was undone
 
@@ -427,7 +451,7 @@ def test_immutable_tag_already_in_ecr_fails_before_building(
     )
     result = pusher.run(arm64_context, "--tag", "taken1", registry=registry.address)
     assert_one_error_line(result, 1, "tag taken1 already exists", "immutable")
-    assert "Step 1/" not in result.stderr
+    assert BUILDING not in result.stderr
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -30,7 +32,9 @@ def test_deploy_is_preflight_then_cost_then_cdk_deploy_then_the_wait_and_next_st
     assert lines[0].endswith("scripts/preflight.py deploy -c config=prod")
     # The offline estimate never stops a deploy (an unknown region only skips it).
     assert "scripts/cost.py --source table -c config=prod || echo" in lines[1]
-    assert "/cdk deploy --require-approval never -c config=prod" in lines[2]
+    # cdk deploy builds images/pinpoint with the docker CLI CDK_DOCKER names: one that does BuildKit.
+    assert "scripts/with_buildkit.py " in lines[2]
+    assert lines[2].endswith("/cdk deploy --require-approval never -c config=prod")
     assert lines[3].endswith("scripts/post_deploy.py -c config=prod")
 
 
@@ -47,3 +51,22 @@ def test_make_cost_and_make_deploy_run_the_script_with_cdk_args() -> None:
         'scripts/cost.py --source table -c config=prod || echo "cost: no estimate (see the line above); '
         'deploying anyway"'
     ) in make_dry_run("deploy")
+
+
+def test_make_bench_runs_the_benchmarks_rather_than_refusing_them() -> None:
+    """pyproject's addopts turn xdist on, and pytest-benchmark refuses --benchmark-only with it."""
+    (command,) = [line for line in make_dry_run("bench").splitlines() if "pytest benchmarks" in line]
+    argv = shlex.split(command.replace("pytest benchmarks", "pytest benchmarks/test_image_build_bench.py"))
+    # As a user runs it: not inside this test run's xdist worker (pytest-benchmark reads its variables).
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    result = subprocess.run(
+        [*argv, "--collect-only", "-q"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test_cold_builds_and_rebuild_after_a_script_change_amd64_and_arm64" in result.stdout

@@ -7,18 +7,30 @@ from pathlib import Path
 
 import pytest
 
+from scripts.ops.build import dockerfile_defaults, required_checksum_args
 from scripts.ops.downloads import Probe
 from scripts.ops.errors import EXIT_USAGE, ScriptError
-from scripts.ops.pinning import Artifact, Pinned, artifacts, merged_settings, probe_problem, report_lines
-from stacks.config import parse_settings
+from scripts.ops.pinning import (
+    DOCKERFILE_DOWNLOADS,
+    Artifact,
+    Pinned,
+    artifacts,
+    deploy_build_args,
+    merged_settings,
+    probe_problem,
+    report_lines,
+)
+from stacks.config import REPO_ROOT, parse_settings
+from stacks.versions import PINPOINT_VERSION
 
-MAVEN = "https://repo1.maven.org/maven2/com/navercorp/pinpoint"
+IMAGE_DOCKERFILE = REPO_ROOT / "images" / "pinpoint" / "Dockerfile"
+
 APACHE = "https://archive.apache.org/dist/hbase"
 GITHUB = "https://github.com/pinpoint-apm/pinpoint/releases/download"
 CONTRACT = f"""FROM scratch AS fetch
 ARG PINPOINT_VERSION=3.0.0
 ARG HBASE_VERSION=2.6.5
-ARG PINPOINT_BASE_URL={MAVEN}
+ARG PINPOINT_BASE_URL={GITHUB}
 ARG HBASE_BASE_URL={APACHE}
 ARG HBASE_SHA512=
 ARG PINPOINT_COLLECTOR_SHA512=
@@ -43,8 +55,8 @@ def test_urls_follow_pinpoint_version_and_the_dockerfile_defaults(dockerfile: Pa
     items = artifacts(parse_settings({"pinpoint_version": "3.1.0"}), dockerfile)
     assert urls(items) == {
         "HBASE_SHA512": f"{APACHE}/2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz",  # the first ARG default wins
-        "PINPOINT_COLLECTOR_SHA512": f"{MAVEN}/pinpoint-collector/3.1.0/pinpoint-collector-3.1.0-exec.jar",
-        "PINPOINT_WEB_SHA512": f"{MAVEN}/pinpoint-web/3.1.0/pinpoint-web-3.1.0-exec.jar",
+        "PINPOINT_COLLECTOR_SHA512": f"{GITHUB}/v3.1.0/pinpoint-collector-3.1.0-exec.jar",
+        "PINPOINT_WEB_SHA512": f"{GITHUB}/v3.1.0/pinpoint-web-3.1.0-exec.jar",
         "agent_sha512": f"{GITHUB}/v3.1.0/pinpoint-agent-3.1.0.tar.gz",
     }
     assert [item.build_arg for item in items] == [True, True, True, False]
@@ -66,12 +78,41 @@ def test_pinpoint_version_and_build_args_choose_versions_and_mirrors_and_carry_p
         }
     )
     items = {item.setting: item for item in artifacts(config, dockerfile)}
-    assert items["PINPOINT_WEB_SHA512"].url.endswith("/pinpoint-web/3.0.1/pinpoint-web-3.0.1-exec.jar")
+    assert items["PINPOINT_WEB_SHA512"].url == f"{GITHUB}/v3.0.1/pinpoint-web-3.0.1-exec.jar"
     assert items["PINPOINT_WEB_SHA512"].version == "pinpoint_version=3.0.1"
     assert items["HBASE_SHA512"].url == "http://mirror/hbase//2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz"
     assert items["HBASE_SHA512"].pinned == "ab" * 64
     assert items["agent_sha512"].url == "http://mirror/agent/v3.0.1/pinpoint-agent-3.0.1.tar.gz"
     assert items["agent_sha512"].pinned == "cd" * 64
+
+
+def test_the_image_fetches_exactly_the_urls_that_are_pinned() -> None:
+    """The contract with images/pinpoint: each URL pinning computes is the one its fetch stages download."""
+    dockerfile = IMAGE_DOCKERFILE.read_text()
+    assert sorted(required_checksum_args(IMAGE_DOCKERFILE)) == sorted(DOCKERFILE_DOWNLOADS)
+    for setting, template in DOCKERFILE_DOWNLOADS.items():
+        assert f'"{template}"' in dockerfile, setting
+
+
+def test_the_images_defaults_are_the_real_release_urls() -> None:
+    """The exec jars are GitHub release assets (pinpoint-apm/pinpoint v3.1.0
+    .github/workflows/upload-release-assets.yml), not on Maven Central (root pom.xml,
+    profile maven.central.release: spring-boot.repackage.skip=true since v3.0.5)."""
+    items = artifacts(parse_settings({}), IMAGE_DOCKERFILE)
+    assert urls(items) == {
+        "HBASE_SHA512": f"{APACHE}/2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz",
+        "PINPOINT_COLLECTOR_SHA512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-collector-{PINPOINT_VERSION}-exec.jar",
+        "PINPOINT_WEB_SHA512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-web-{PINPOINT_VERSION}-exec.jar",
+        "agent_sha512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-agent-{PINPOINT_VERSION}.tar.gz",
+    }
+
+
+def test_the_deploys_build_args_are_the_settings_alone() -> None:
+    """What cdk deploy passes (stacks/constructs/pinpoint_image.py) and make local repeats: never
+    the Dockerfile's defaults, some of which refer to other ARGs (FETCH_IMAGE=${BASE_IMAGE})."""
+    config = parse_settings({"pinpoint_version": "3.0.1", "image_build_args": {"HBASE_SHA512": "ab" * 64}})
+    assert deploy_build_args(config) == {"PINPOINT_VERSION": "3.0.1", "HBASE_SHA512": "ab" * 64}
+    assert "${" in dockerfile_defaults(IMAGE_DOCKERFILE)["FETCH_IMAGE"]
 
 
 def test_without_an_image_build_only_the_agent_is_downloaded(dockerfile: Path) -> None:

@@ -1,4 +1,4 @@
-"""Pure-logic tests of ``make push-image``: arguments, tags, stream errors, retries, names.
+"""Pure-logic tests of ``make push-image``: arguments, tags, push stream errors, retries, names.
 
 No Docker engine, AWS endpoint or registry is involved; ``tests/integration/test_push_image.py``
 runs the script against real ones.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import platform
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -20,9 +21,15 @@ import pytest
 from scripts import push_image
 from scripts.ops import push
 from scripts.ops.aws import aws_session
-from scripts.ops.build import check_checksum_args, read_build_stream, required_checksum_args
+from scripts.ops.build import check_checksum_args, required_checksum_args
 from scripts.ops.ecr import ecr_lifecycle_policy, ecr_registry_auth
-from scripts.ops.engine import Platform, check_platform_runnable, verify_image_platform
+from scripts.ops.engine import (
+    Platform,
+    check_platform_runnable,
+    elf_architecture,
+    normalize_arch,
+    verify_image_platform,
+)
 from scripts.ops.errors import EXIT_USAGE, ScriptError, TransientError, die, run_script
 from scripts.ops.git import git_revision_tag
 from scripts.ops.registry import is_transient_registry_error, read_push_stream
@@ -316,23 +323,6 @@ def test_multiline_error_messages_become_one_line() -> None:
     assert str(error.value) == "registry refused the push: manifest invalid: details follow"
 
 
-def test_build_stream_yields_the_image_id_or_the_error() -> None:
-    ok = [
-        {"stream": "Step 1/1 : FROM x\n"},
-        {"aux": {"ID": "sha256:1234"}},
-        {"stream": "Successfully built 1234\n"},
-    ]
-    assert read_build_stream(ok) == "sha256:1234"
-    failed = [
-        {"stream": "Step 1/2 : RUN false\n"},
-        error_line("The command '/bin/sh -c false' returned a non-zero code: 1"),
-    ]
-    with pytest.raises(ScriptError, match=r"build failed: The command .* non-zero code: 1"):
-        read_build_stream(failed)
-    with pytest.raises(ScriptError, match="no image ID"):
-        read_build_stream([{"stream": "Step 1/1 : FROM x\n"}])
-
-
 # --------------------------------------------------------------------------------------------
 # Retry policy
 # --------------------------------------------------------------------------------------------
@@ -486,6 +476,22 @@ def test_built_architecture_must_match_the_requested_platform() -> None:
         verify_image_platform(
             {"Os": "linux", "Architecture": "arm", "Variant": "v6"}, Platform("linux", "arm", "v7")
         )
+
+
+def elf_header(machine: int, *, big_endian: bool = False) -> bytes:
+    ident = b"\x7fELF" + bytes([2, 2 if big_endian else 1, 1]) + bytes(9)
+    return ident + bytes(2) + machine.to_bytes(2, "big" if big_endian else "little") + bytes(44)
+
+
+def test_the_code_in_an_image_is_told_by_its_elf_header() -> None:
+    assert elf_architecture(elf_header(0xB7)) == "arm64"
+    assert elf_architecture(elf_header(0x3E)) == "amd64"
+    assert elf_architecture(elf_header(0x16, big_endian=True)) == "s390x"
+    assert elf_architecture(elf_header(0x1234)) == "ELF machine 0x1234"
+    assert elf_architecture(b"#!/bin/sh\n" + bytes(20)) is None
+    assert elf_architecture(b"\x7fELF") is None
+    # This machine's own shell, read as the check reads the image's.
+    assert elf_architecture(Path("/bin/sh").resolve().read_bytes()[:64]) == normalize_arch(platform.machine())
 
 
 # --------------------------------------------------------------------------------------------
