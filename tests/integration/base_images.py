@@ -34,10 +34,15 @@ DEBIAN_AMD64 = "local/debian:bookworm-amd64"
 DEBIAN_ARM64 = "local/debian:bookworm-arm64"
 JRE_AMD64 = "local/jre17:bookworm-amd64"
 JRE_ARM64 = "local/jre17:bookworm-arm64"
+# The JDK the image's build stage compiles its table tool with (JDK_IMAGE; eclipse-temurin's
+# JDK by default). Only the build platform's is needed: bytecode runs anywhere.
+JDK_AMD64 = "local/jdk17:bookworm-amd64"
+JDK_ARM64 = "local/jdk17:bookworm-arm64"
 
 # What the public JRE base images we default to (eclipse-temurin) also ship: curl for
 # downloads and health checks, ps/kill for supervisors.
 JRE_PACKAGES = "openjdk-17-jre-headless curl ca-certificates procps"
+JDK_PACKAGES = "openjdk-17-jdk-headless"
 
 QEMU_AARCH64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 
@@ -53,6 +58,10 @@ def debian_tag(arch: str) -> str:
 
 def jre_tag(arch: str) -> str:
     return JRE_ARM64 if arch == "arm64" else JRE_AMD64
+
+
+def jdk_tag(arch: str) -> str:
+    return JDK_ARM64 if arch == "arm64" else JDK_AMD64
 
 
 def debian_mirror() -> str:
@@ -145,22 +154,33 @@ def build_debian(client: docker.DockerClient, *, arch: str = "amd64") -> str:
     return tag
 
 
-def build_jre(client: docker.DockerClient, *, arch: str = "amd64") -> str:
-    """Debian + OpenJDK 17 JRE + curl: a local stand-in for a public JRE base image."""
-    tag = jre_tag(arch)
+def _with_packages(client: docker.DockerClient, base: str, packages: str, tag: str, arch: str) -> str:
     if image_exists(client, tag):
         return tag
-    base = build_debian(client, arch=arch)
-    with tempfile.TemporaryDirectory(prefix="jre-context-") as context:
+    with tempfile.TemporaryDirectory(prefix="base-context-") as context:
         (Path(context) / "Dockerfile").write_text(
             f"FROM {base}\n"
             "RUN apt-get update \\\n"
-            f" && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {JRE_PACKAGES} \\\n"
+            f" && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {packages} \\\n"
             " && rm -rf /var/lib/apt/lists/*\n"
         )
         spec = BuildSpec(context=Path(context), platform=Platform.parse(f"linux/{arch}"), tag=tag)
         build_image(spec, Reporter(interactive=False))
     return tag
+
+
+def build_jre(client: docker.DockerClient, *, arch: str = "amd64") -> str:
+    """Debian + OpenJDK 17 JRE + curl: a local stand-in for a public JRE base image."""
+    if image_exists(client, jre_tag(arch)):
+        return jre_tag(arch)
+    return _with_packages(client, build_debian(client, arch=arch), JRE_PACKAGES, jre_tag(arch), arch)
+
+
+def build_jdk(client: docker.DockerClient, *, arch: str = "amd64") -> str:
+    """The JRE stand-in + OpenJDK 17's compiler: a local stand-in for eclipse-temurin's JDK."""
+    if image_exists(client, jdk_tag(arch)):
+        return jdk_tag(arch)
+    return _with_packages(client, build_jre(client, arch=arch), JDK_PACKAGES, jdk_tag(arch), arch)
 
 
 def main() -> None:
@@ -172,6 +192,8 @@ def main() -> None:
     client = docker.from_env()
     for arch in ["amd64", "arm64"] if args.arm64 else ["amd64"]:
         print(f"base images ({arch}):", build_debian(client, arch=arch), build_jre(client, arch=arch))
+    # The JDK runs on the build platform only (the image's build stages).
+    print("build-platform JDK:", build_jdk(client, arch=host_arch()))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,13 @@ def jre_base_image(docker_client: docker.DockerClient, debootstrap_available: No
 
 
 @pytest.fixture(scope="session")
+def jdk_base_image(docker_client: docker.DockerClient, debootstrap_available: None) -> str:
+    """Tag of the JRE stand-in + the JDK 17 compiler, for this machine's platform: what the
+    image's build stage (JDK_IMAGE) compiles the table tool with."""
+    return base_images.build_jdk(docker_client, arch=base_images.host_arch())
+
+
+@pytest.fixture(scope="session")
 def debian_arm64_base_image(
     docker_client: docker.DockerClient, debootstrap_available: None, qemu_arm64: None
 ) -> str:

@@ -1,34 +1,34 @@
-"""images/pinpoint built from stand-in artifacts and run on the local engine: what the image
-tests share (test_pinpoint_image, test_pinpoint_roles, test_local). Each module builds through
-:func:`stand_in_image`; the engine's layer cache makes every build after the first take seconds.
+"""images/pinpoint built from real HBase and stand-in Pinpoint servers and run on the local
+engine: what the image tests share (test_pinpoint_image, test_pinpoint_roles, test_local and the
+real-component tier in tests/real). Each module builds through :func:`pinpoint_image`; the
+engine's layer cache makes every build after the first take seconds.
 
 The build runs as ``cdk deploy`` runs it: BuildKit through the docker CLI
-(scripts.ops.build), plain progress captured. No registry or download site is reachable, so it
-runs FROM a locally debootstrapped JRE image (conftest's ``jre_base_image``; the amd64 one for
-the fetch stages, ``FETCH_IMAGE``) and downloads from a loopback mirror holding stand-ins laid
-out under the real URL paths:
+(scripts.ops.build), plain progress captured. No registry or release site is reachable, so it
+runs FROM locally debootstrapped images (conftest's ``jre_base_image``; the host's JRE for the
+fetch stages, ``FETCH_IMAGE``; the host's JDK for the table tool, ``JDK_IMAGE``) and downloads
+from a loopback mirror laid out under the real URL paths:
 
+* ``hbase/<v>/hbase-<v>-hadoop3-bin.tar.gz``: REAL HBase — the release tarball's layout
+  assembled from the real jars on Maven Central (tests/maven_artifacts.py says what is real and
+  what is a placeholder). The image's launcher, table tool, health check and supervisor run it
+  for real;
 * ``github/v<v>/pinpoint-{collector,web}-<v>-exec.jar`` (the GitHub release's layout): one
-  JDK-only program (standins/pinpoint/StandinPinpoint.java) that listens on the ports the
-  supervisor's -D options name, answers the health path and reaches HBase through the ZooKeeper
-  quorum it is given;
-* ``hbase/<v>/hbase-<v>-hadoop3-bin.tar.gz``: a distribution under the real tarball's top-level
-  directory ``hbase-<v>-hadoop3/`` whose bin/hbase assembles JVM options and the class path as
-  the real one does and runs StandinHBase.java in a real JVM: HBase 2.6's rules where the
-  supervisor and Pinpoint depend on them, listening where hbase-site.xml says and advertising
-  the names it says. It also carries docs/ and lib/shaded-clients/, which the Dockerfile must
-  not extract.
+  JDK-only program (standins/pinpoint/StandinPinpoint.java) that reads the supervisor's -D
+  options, listens where they say and checks HBase at start-up through the real HBase client,
+  as v3.1.0's HbaseVersionCheckBean does. The real-component tier replaces the web with the
+  real web 3.0.1 (``web=`` of :func:`lay_out_mirror`).
 
-Checksums of the stand-ins are computed here and passed as build arguments, exactly as a real
-build passes the published ones. Images get a tag unique to the session, removed after use.
+Checksums are computed here and passed as build arguments, exactly as a real build passes the
+published ones. Images get a tag unique to the session, removed after use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import ipaddress
+import os
 import re
 import shutil
 import subprocess
@@ -45,15 +45,19 @@ import docker.models.containers
 import docker.models.images
 import pytest
 
+from tests import maven_artifacts
 from tests.integration import base_images, builds
 from tests.integration.mirror import serve_directory
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_DIR = REPO / "images" / "pinpoint"
 STANDINS = Path(__file__).resolve().parent / "standins" / "pinpoint"
+PROBE_SOURCE = REPO / "tests" / "real" / "probes" / "HBaseProbe.java"
 DOCKERFILE = (IMAGE_DIR / "Dockerfile").read_text()
 PINPOINT_VERSION = re.search(r"^ARG PINPOINT_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
 HBASE_VERSION = re.search(r"^ARG HBASE_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
+# The tests run the HBase the image ships: the Dockerfile's default is what Maven Central serves.
+assert HBASE_VERSION == maven_artifacts.HBASE_VERSION, (HBASE_VERSION, maven_artifacts.HBASE_VERSION)
 # The real tarball unpacks to hbase-<v>-hadoop3/ (apache/hbase branch-2.6 hbase-assembly/pom.xml:
 # finalName hbase-${project.version}, the hadoop3 build's version being <v>-hadoop3).
 HBASE_TOP_DIR = f"hbase-{HBASE_VERSION}-hadoop3"
@@ -63,68 +67,91 @@ IMAGE_UID = 10001
 DATA_DIR_IN_IMAGE = "/var/lib/pinpoint/hbase"
 # One suffix per session for every image the image tests build.
 SESSION_TAG = uuid.uuid4().hex[:8]
+# What bin/pinpoint-hbase passes every HBase JVM on Java 17 (bin/hbase's add_jdk11_jvm_flags).
+JDK11_FLAGS = [
+    "-Dorg.apache.hbase.thirdparty.io.netty.tryReflectionSetAccessible=true",
+    *("--add-modules", "jdk.unsupported"),
+    *(
+        flag
+        for package in ("java.io", "java.nio", "sun.nio.ch", "java.lang", "java.lang.reflect", "java.util")
+        for flag in ("--add-opens", f"java.base/{package}=ALL-UNNAMED")
+    ),
+]
 
 
-def sha512(path: Path) -> str:
-    return hashlib.sha512(path.read_bytes()).hexdigest()
+sha512 = maven_artifacts.sha512
 
 
-def jar_path(component: str) -> str:
+def jar_path(component: str, version: str = PINPOINT_VERSION) -> str:
     """Where the GitHub release layout puts an exec jar, relative to the mirror root."""
-    return f"github/v{PINPOINT_VERSION}/pinpoint-{component}-{PINPOINT_VERSION}-exec.jar"
+    return f"github/v{version}/pinpoint-{component}-{version}-exec.jar"
 
 
-def lay_out_mirror(root: Path, build: Path) -> Path:
-    """Stand-in artifacts under ``root`` at the same paths as the GitHub release and the Apache archive."""
-    classes = build / "classes"
-    subprocess.run(
-        [
-            "javac",
-            "--release",
-            "17",
-            "-d",
-            str(classes),
-            str(STANDINS / "StandinPinpoint.java"),
-            str(STANDINS / "StandinHBase.java"),
-        ],
-        check=True,
-    )
+def hbase_path(version: str = HBASE_VERSION) -> str:
+    return f"hbase/{version}/hbase-{version}-hadoop3-bin.tar.gz"
+
+
+def compile_java(sources: list[Path], out: Path, classpath: str = "") -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    command = ["javac", "--release", "17", "-nowarn", "-d", str(out)]
+    if classpath:
+        command += ["-cp", classpath]
+    subprocess.run([*command, *map(str, sources)], check=True, capture_output=True)
+    return out
+
+
+def standin_jar(build: Path) -> Path:
+    classes = compile_java([STANDINS / "StandinPinpoint.java"], build / "classes")
     jar = build / "standin.jar"
     subprocess.run(
         ["jar", "--create", "--file", str(jar), "--main-class", "StandinPinpoint", "-C", str(classes), "."],
         check=True,
     )
-    for component in ("collector", "web"):
-        target = root / jar_path(component)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(jar, target)
-    hbase_jar = build / "standin-hbase.jar"
-    hbase_classes = [p.name for p in classes.glob("StandinHBase*.class")]
-    subprocess.run(
-        ["jar", "--create", "--file", str(hbase_jar)]
-        + [arg for name in hbase_classes for arg in ("-C", str(classes), name)],
-        check=True,
-    )
-    hbase = root / "hbase" / HBASE_VERSION
-    hbase.mkdir(parents=True)
-    with tarfile.open(hbase / HBASE_TARBALL, "w:gz") as archive:
-        archive.add(STANDINS / "hbase-dist", arcname=HBASE_TOP_DIR)
-        archive.add(hbase_jar, arcname=f"{HBASE_TOP_DIR}/lib/standin-hbase.jar")
+    return jar
+
+
+def probe_classes(build: Path) -> Path:
+    """tests/real/probes/HBaseProbe.java compiled against the HBase jars the image runs."""
+    lib = maven_artifacts.hbase_lib()
+    return compile_java([PROBE_SOURCE], build / "probe", f"{lib}/*:{lib}/client-facing-thirdparty/*")
+
+
+def _link(source: Path, target: Path) -> None:
+    """Serve ``source`` at ``target`` without copying hundreds of MB per session."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(source, target)
+
+
+def lay_out_mirror(
+    root: Path, build: Path, *, version: str = PINPOINT_VERSION, web: Path | None = None
+) -> Path:
+    """Real HBase and the stand-in collector (and web, unless ``web`` names the real jar) under
+    ``root`` at the paths of the Apache archive and the GitHub release."""
+    _link(maven_artifacts.hbase_tarball(), root / hbase_path())
+    jar = standin_jar(build)
+    _link(jar, root / jar_path("collector", version))
+    _link(web or jar, root / jar_path("web", version))
     return root
 
 
-def build_args(mirror_root: Path, mirror_url: str, base_image: str) -> dict[str, str]:
-    """The build args for the stand-in mirror: base URLs, base images, pinned checksums."""
-    return {
+def build_args(
+    mirror_root: Path, mirror_url: str, base_image: str, *, version: str = PINPOINT_VERSION
+) -> dict[str, str]:
+    """The build args for the mirror: base URLs, base images, pinned checksums."""
+    args = {
         "BASE_IMAGE": base_image,
-        # The fetch stages run on the build platform (this engine's): its own JRE image.
+        # The build stages run on the build platform (this engine's): its own JRE and JDK.
         "FETCH_IMAGE": base_images.jre_tag(base_images.host_arch()),
+        "JDK_IMAGE": base_images.jdk_tag(base_images.host_arch()),
         "PINPOINT_BASE_URL": f"{mirror_url}/github",
         "HBASE_BASE_URL": f"{mirror_url}/hbase",
-        "HBASE_SHA512": sha512(mirror_root / "hbase" / HBASE_VERSION / HBASE_TARBALL),
-        "PINPOINT_COLLECTOR_SHA512": sha512(mirror_root / jar_path("collector")),
-        "PINPOINT_WEB_SHA512": sha512(mirror_root / jar_path("web")),
+        "HBASE_SHA512": sha512(mirror_root / hbase_path()),
+        "PINPOINT_COLLECTOR_SHA512": sha512(mirror_root / jar_path("collector", version)),
+        "PINPOINT_WEB_SHA512": sha512(mirror_root / jar_path("web", version)),
     }
+    if version != PINPOINT_VERSION:
+        args["PINPOINT_VERSION"] = version
+    return args
 
 
 def build(
@@ -146,10 +173,15 @@ def remove_image(client: docker.DockerClient, tag: str) -> None:
 
 
 @contextlib.contextmanager
-def stand_in_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """The stand-in artifacts, served on loopback: yields (directory, base URL)."""
+def stand_in_mirror(
+    tmp_path_factory: pytest.TempPathFactory, *, version: str = PINPOINT_VERSION, web: Path | None = None
+) -> Iterator[tuple[Path, str]]:
+    """The artifacts (see :func:`lay_out_mirror`), served on loopback: yields (directory, base URL)."""
     root = lay_out_mirror(
-        tmp_path_factory.mktemp("pinpoint-mirror"), tmp_path_factory.mktemp("standin-build")
+        tmp_path_factory.mktemp("pinpoint-mirror"),
+        tmp_path_factory.mktemp("standin-build"),
+        version=version,
+        web=web,
     )
     with serve_directory(root) as url:
         yield root, url
@@ -157,12 +189,17 @@ def stand_in_mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 @contextlib.contextmanager
 def stand_in_image(
-    client: docker.DockerClient, base_image: str, mirror_root: Path, mirror_url: str
+    client: docker.DockerClient,
+    base_image: str,
+    mirror_root: Path,
+    mirror_url: str,
+    *,
+    version: str = PINPOINT_VERSION,
 ) -> Iterator[str]:
     """images/pinpoint built for the engine's architecture from the mirror; yields the image ID
     (containers run by ID: another session's build cannot swap the image under a test)."""
     tag = f"local/pinpoint-it:{SESSION_TAG}-{uuid.uuid4().hex[:4]}"
-    image = build(client, build_args(mirror_root, mirror_url, base_image), tag=tag)
+    image = build(client, build_args(mirror_root, mirror_url, base_image, version=version), tag=tag)
     try:
         yield str(image.id)
     finally:
@@ -180,8 +217,8 @@ def data_dir(tmp_path: Path) -> Path:
 class Container:
     """A running container of the image plus the helpers the scenarios need.
 
-    ``data``: a host directory mounted as HBASE_DATA_DIR (the stand-in HBase writes its event
-    log there); other keyword arguments go to ``containers.run`` as they are.
+    ``data``: a host directory mounted as HBASE_DATA_DIR; ``probe_dir``: HBaseProbe's classes
+    (:func:`probe_classes`); other keyword arguments go to ``containers.run`` as they are.
     """
 
     def __init__(
@@ -193,9 +230,12 @@ class Container:
         environment: dict[str, str] | None = None,
         init: bool = True,
         mem_limit: str = "3g",
+        probe_dir: Path | None = None,
         **run: Any,
     ) -> None:
         self.data = data
+        self.environment = environment
+        self.probe_dir = probe_dir
         self.started = time.monotonic()
         volumes = {str(data): {"bind": DATA_DIR_IN_IMAGE, "mode": "rw"}} if data else {}
         self.inner: docker.models.containers.Container = client.containers.run(
@@ -265,13 +305,54 @@ class Container:
     def wait_exit(self, timeout: float) -> int:
         return int(self.inner.wait(timeout=timeout)["StatusCode"])
 
-    def ddl_log(self) -> list[str]:
-        if self.data is None:
-            raise ValueError("no data directory mounted")
-        return (self.data / "standin-ddl.log").read_text().splitlines()
+    def hbase_conf(self) -> str:
+        """The hbase-site.xml directory this container's HBase clients read (supervisor's rule)."""
+        role = (self.environment or {}).get("PINPOINT_ROLE", "all-in-one")
+        return "/opt/hbase/conf-network" if role == "hbase" else "/opt/hbase/conf"
 
-    def events(self, name: str) -> list[str]:
-        return [line for line in self.ddl_log() if line.split()[1] == name]
+    def tables(self) -> dict[str, dict[str, str]]:
+        """``pinpoint-hbase tables describe``: table:family -> its regions, ttl, versions, encoding."""
+        status, output = self.inner.exec_run(
+            ["pinpoint-hbase", "tables", "describe"],
+            environment={"HBASE_CONF_DIR": self.hbase_conf(), "HBASE_HEAPSIZE": "256"},
+            demux=True,
+        )
+        stdout = (output[0] or b"").decode()
+        assert status == 0, (output[1] or b"").decode()[-2000:]
+        result: dict[str, dict[str, str]] = {}
+        for line in stdout.splitlines():
+            name, *fields = line.split()
+            result[name] = dict(field.split("=", 1) for field in fields)
+        return result
+
+    def probe(self, *command: str) -> str:
+        """Run tests/real/probes/HBaseProbe in this container against its HBase; its output."""
+        if self.probe_dir is None:
+            raise ValueError("no probe classes given")
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for path in self.probe_dir.rglob("*.class"):
+                tar.add(path, arcname=f"probe/{path.relative_to(self.probe_dir)}")
+        self.inner.put_archive("/tmp", archive.getvalue())
+        classpath = (
+            f"{self.hbase_conf()}:/opt/hbase/lib/*:/opt/hbase/lib/client-facing-thirdparty/*:/tmp/probe"
+        )
+        status, output = self.exec("java", "-Xmx256m", *JDK11_FLAGS, "-cp", classpath, "HBaseProbe", *command)
+        lines = [line for line in output.splitlines() if line.startswith("probe:")]
+        assert status == 0, output[-3000:]
+        assert lines, output[-3000:]
+        return lines[-1]
+
+    def command_line(self, marker: str) -> list[str]:
+        """The arguments of the process whose command line contains ``marker`` (from /proc)."""
+        script = (
+            'for p in /proc/[0-9]*; do pid=${p#/proc/}; [ "$pid" = $$ ] && continue; '
+            f"if tr '\\0' '\\n' < $p/cmdline 2>/dev/null | grep -qx -- '{marker}'; then "
+            "tr '\\0' '\\n' < $p/cmdline; exit 0; fi; done; exit 1"
+        )
+        status, output = self.exec("bash", "-c", script)
+        assert status == 0, f"no process with {marker!r} on its command line"
+        return output.splitlines()
 
     def remove(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):

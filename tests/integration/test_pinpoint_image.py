@@ -1,9 +1,11 @@
-"""Integration test of images/pinpoint: the real Dockerfile and supervisor, stand-in artifacts.
+"""Integration test of images/pinpoint: the real Dockerfile, supervisor and HBase, stand-in
+collector and web.
 
-The image is built by tests.integration.pinpoint_harness.py (shared with the role and
-`make local` tests) from a loopback mirror of stand-ins laid out under the real URL paths; its
-docstring says what the stand-ins do. Here the all-in-one (the default PINPOINT_ROLE) runs as
-ECS runs it. What this proves and what only AWS can prove is listed in images/pinpoint/README.md.
+The image is built by tests.integration.pinpoint_harness.py (shared with the role, `make local`
+and real-component tests) from a loopback mirror laid out under the real URL paths: real HBase
+2.6 jars from Maven Central in the release tarball's layout, and one stand-in for the Pinpoint
+servers (its docstring says what it does). Here the all-in-one (the default PINPOINT_ROLE) runs
+as ECS runs it. What this proves and what only AWS can prove is listed in images/pinpoint/README.md.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import pytest
 
 from tests.integration.builds import BuildFailed, vertices
 from tests.integration.pinpoint_harness import (
-    DATA_DIR_IN_IMAGE,
     HBASE_TARBALL,
     HBASE_VERSION,
     IMAGE_UID,
@@ -36,6 +37,8 @@ from tests.integration.pinpoint_harness import (
     build,
     build_args,
     data_dir,
+    hbase_path,
+    probe_classes,
     remove_image,
     removed_after,
     stand_in_image,
@@ -61,10 +64,19 @@ def mirror_url(mirror: tuple[Path, str]) -> str:
 
 @pytest.fixture(scope="module")
 def pinpoint_image(
-    docker_client: docker.DockerClient, jre_base_image: str, mirror_root: Path, mirror_url: str
+    docker_client: docker.DockerClient,
+    jre_base_image: str,
+    jdk_base_image: str,
+    mirror_root: Path,
+    mirror_url: str,
 ) -> Iterator[str]:
     with stand_in_image(docker_client, jre_base_image, mirror_root, mirror_url) as image:
         yield image
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return probe_classes(tmp_path_factory.mktemp("probe"))
 
 
 @pytest.fixture
@@ -97,19 +109,23 @@ CONTAINER_ENV = {
 }
 # Ports that must listen on every interface, and ports that must stay on loopback (README
 # "Runtime contract"): web, collector gRPC; collector HTTP, web management, and HBase's
-# ZooKeeper, master RPC, master info and region server RPC (the stand-in binds what
+# ZooKeeper, master RPC, master info, region server RPC and info (real HBase binds what
 # conf/hbase-site.xml says).
 PUBLIC_PORTS = {8080, 9991, 9992, 9993}
-LOOPBACK_PORTS = {8081, 8443, 2181, 16000, 16010, 16020}
+LOOPBACK_PORTS = {8081, 8443, 2181, 16000, 16010, 16020, 16030}
+HMASTER = "org.apache.hadoop.hbase.master.HMaster"
 
 
-def all_in_one(client: docker.DockerClient, image: str, data: Path, *, init: bool = True) -> Container:
+def all_in_one(
+    client: docker.DockerClient, image: str, data: Path, probe: Path, *, init: bool = True, **env: str
+) -> Container:
     return Container(
         client,
         image,
         data=data,
-        environment=CONTAINER_ENV,
+        environment={**CONTAINER_ENV, **env},
         init=init,
+        probe_dir=probe,
         ports={"8080/tcp": ("127.0.0.1", None)},
     )
 
@@ -148,7 +164,7 @@ def test_build_rejects_an_artifact_that_does_not_match_its_checksum(
 
     line = build_error(docker_client, args)
 
-    url = f"{mirror_url}/hbase/{HBASE_VERSION}/{HBASE_TARBALL}"
+    url = f"{mirror_url}/{hbase_path()}"
     assert line.endswith(f"{url} does not match its pinned SHA-512 {args['HBASE_SHA512']}"), line
 
 
@@ -172,27 +188,23 @@ def test_image_contract_and_no_build_leftovers(
         entrypoint=[
             "bash",
             "-c",
-            "ls /opt /opt/hbase /opt/hbase/lib /opt/pinpoint /usr/local/lib/pinpoint-supervisor "
-            "/opt/hbase/conf-network; find / -xdev -name '*.tar.gz' | wc -l",
+            "ls /opt /opt/hbase /opt/hbase/lib /opt/pinpoint /opt/pinpoint/lib /usr/local/lib/pinpoint-supervisor "
+            "/opt/hbase/conf /opt/hbase/conf-network /usr/local/bin; find / -xdev -name '*.tar.gz' | wc -l; "
+            "command -v javac || echo no-javac",
         ],
         remove=True,
     ).decode()
     names = listing.split()
-    assert "docs" not in names
-    assert "shaded-clients" not in names
-    assert "hbase.tar.gz" not in names
-    assert {"pinpoint-collector.jar", "pinpoint-web.jar", "conf", "hbase", "conf-network"} <= set(names)
-    # The supervisor's libraries, and the hbase role's configuration next to the distribution's.
-    assert {
-        "process.sh",
-        "checks.sh",
-        "memory.sh",
-        "hbase.sh",
-        "pinpoint.sh",
-        "hbase-site.xml",
-        "hbase-env.sh",
-    } <= set(names)
-    assert listing.split()[-1] == "0", "a tarball was left in the image"
+    # From the HBase tarball only the jars, the info server's web app and the licences.
+    assert {"lib", "hbase-webapps", "LICENSE.txt", "NOTICE.txt", "conf", "conf-network"} <= set(names)
+    assert not {"bin", "docs", "shaded-clients", "ruby", "trace", "hbase.tar.gz"} & set(names), names
+    assert {"pinpoint-collector.jar", "pinpoint-web.jar", "pinpoint-hbase-tables.jar"} <= set(names)
+    assert {"pinpoint-supervisor", "pinpoint-healthcheck", "pinpoint-hbase"} <= set(names)
+    # The supervisor's libraries, and each role's hbase-site.xml (nothing else: no hbase-env.sh).
+    assert {"process.sh", "checks.sh", "memory.sh", "hbase.sh", "pinpoint.sh", "hbase-site.xml"} <= set(names)
+    assert "hbase-env.sh" not in names
+    assert names[-2] == "0", "a tarball was left in the image"
+    assert names[-1] == "no-javac", "the JDK of the build stage reached the image"
 
 
 def layers_above(client: docker.DockerClient, image_id: str, base: str, scratch: Path) -> list[set[str]]:
@@ -217,8 +229,8 @@ def test_each_artifact_is_stored_once_and_no_tarball_at_all(
     """The fetch stages download, verify and unpack; the image gets each finished tree once."""
     layers = layers_above(docker_client, pinpoint_image, jre_base_image, tmp_path)
     for path in (
-        "opt/hbase/bin/hbase",
-        "opt/hbase/lib/standin-hbase.jar",
+        f"opt/hbase/lib/hbase-server-{HBASE_VERSION}-hadoop3.jar",
+        "opt/pinpoint/lib/pinpoint-hbase-tables.jar",
         "opt/pinpoint/pinpoint-collector.jar",
         "opt/pinpoint/pinpoint-web.jar",
     ):
@@ -229,16 +241,21 @@ def test_each_artifact_is_stored_once_and_no_tarball_at_all(
 
 
 def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
-    docker_client: docker.DockerClient, pinpoint_image: str, containers: list[Container], tmp_path: Path
+    docker_client: docker.DockerClient,
+    pinpoint_image: str,
+    probe: Path,
+    containers: list[Container],
+    tmp_path: Path,
 ) -> None:
     data = data_dir(tmp_path)
-    first = all_in_one(docker_client, pinpoint_image, data)
+    first = all_in_one(docker_client, pinpoint_image, data, probe)
     containers.append(first)
-    boot_seconds = first.wait_healthy()
+    boot_seconds = first.wait_healthy(timeout=300)
     reported = first.wait_log(r"\[supervisor\] boot complete in (\d+)s")
     logs = first.logs()
     print(
-        f"\nboot time (first start, 22 tables): {boot_seconds:.1f}s to healthy; supervisor: {reported.group(1)}s"
+        f"\nboot time (real HBase, first start, 22 tables): {boot_seconds:.1f}s to healthy; "
+        f"supervisor: {reported.group(1)}s"
     )
     assert boot_seconds < 240
 
@@ -249,32 +266,49 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
     for port in LOOPBACK_PORTS:
         assert listening.get(port) == {"127.0.0.1"}, (port, listening)
     # The load balancer's path answers through the published port.
-    url = f"http://127.0.0.1:{first.host_port('8080/tcp')}/serverTime"
+    url = f"http://127.0.0.1:{first.host_port('8080/tcp')}/api-public/serverTime"
     with urllib.request.urlopen(url, timeout=5) as response:
         assert response.status == 200
     assert re.search(r"\[supervisor\] memory limit 3072 MB \(cgroup v[12] ", logs), logs
-    assert sorted(line.split()[2] for line in first.events("create")) == sorted(TABLES)
-    assert first.events("create-refused") == []  # no DDL before the master was initialized
-    # JVM options as HBase's bin/hbase assembled them: G1, pinned heap and capped direct
-    # memory for the master; the shell keeps its small heap.
-    master_jvm = first.events("master-start")[0]
-    assert "-XX:+UseG1GC" in master_jvm
-    assert "-Xms1228m" in master_jvm and "-Xmx1228m" in master_jvm  # noqa: PT018 - one JVM line
-    assert "-XX:MaxDirectMemorySize=256m" in master_jvm
-    assert all("-Xmx384m" in line and "-Xms" not in line for line in first.events("shell"))
+    # Every table, as the table list declares it (upstream TTLs, the deployment's pre-split).
+    tables = first.tables()
+    assert {name.split(":")[0] for name in tables} == set(TABLES)
+    assert tables["TraceV2:S"]["ttl"] == "5184000"
+    assert tables["TraceV2:S"]["regions"] == "32"
+    assert tables["TraceIndex:M"]["encoding"] == "PREFIX"
+    assert tables["ApplicationIndex:Agents"]["encoding"] == "NONE"  # as upstream
+    assert tables["StringMetaData:Str"]["regions"] == "8"  # the explicit SPLITS
+    assert "pinpoint-bootstrap:done created 22 table(s), changed 0 families" in logs
+    assert " failed: " not in logs  # no create refused: nothing was sent before the master was ready
+    # The master JVM as pinpoint-hbase started it: G1, pinned heap and capped direct memory.
+    master = first.command_line(HMASTER)
+    assert "-XX:+UseG1GC" in master
+    assert {"-Xms1228m", "-Xmx1228m", "-XX:MaxDirectMemorySize=256m", "-XX:+ExitOnOutOfMemoryError"} <= set(
+        master
+    )
+    assert master[-1] == "start"
     # Admin password from the secret, reaching the web without being logged; console logs only.
     expected = hashlib.sha256(b"integration-secret").hexdigest()
     assert f"[web] standin web admin.password from environment: sha256 {expected}" in logs
     assert "integration-secret" not in logs
     assert first.exec("test", "-e", "/var/lib/pinpoint/logs")[0] != 0, "a log file was written"
-    # Collector and web reached HBase as Pinpoint does (hbase.client.* -> ZooKeeper -> the
-    # master and meta region server at the names registered there), all on loopback.
+    assert (
+        first.exec("bash", "-c", "find / -xdev -name '*.log' -newer /proc/1 2>/dev/null | grep -v ^/proc")[1]
+        == ""
+    )
+    # Collector and web passed v3.1.0's start-up check of HBase through the real client,
+    # through the loopback ZooKeeper the all-in-one's hbase-site.xml names.
     for server in ("collector", "web"):
-        assert (
-            f"[{server}] standin {server} reached HBase: ZooKeeper 127.0.0.1:2181 (znode /hbase), "
-            "master localhost:16000, meta on localhost:16020"
-        ) in logs
-    assert {line.split()[2] for line in first.events("zk")} == {"127.0.0.1"}
+        assert re.search(
+            rf"\[{server}\] standin {server} reached HBase {HBASE_VERSION}-hadoop3: ZooKeeper 127\.0\.0\.1 "
+            r"\(znode /hbase\), 1 live region server\(s\)",
+            logs,
+        ), logs
+    # A cell written through the region server (WAL + memstore), to find again after the stop.
+    assert (
+        first.probe("put", "AgentInfo", "kept-row", "Info", "q", "survives-a-clean-stop")
+        == "probe: put AgentInfo/kept-row"
+    )
 
     # SIGTERM (what ECS sends): the clean path — flush, cluster shutdown, exit 0 — in budget.
     started = time.monotonic()
@@ -282,42 +316,63 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
     stop_seconds = time.monotonic() - started
     assert first.wait_exit(timeout=10) == 0, first.logs()
     logs = first.logs()
-    print(f"clean stop: {stop_seconds:.1f}s")
+    print(f"clean stop (real HBase): {stop_seconds:.1f}s")
     assert stop_seconds < ECS_STOP_TIMEOUT
-    events = [line.split()[1] for line in first.ddl_log()]
-    assert events.index("flush") < events.index("master-stop") < events.index("master-exit")
-    assert "master-stop-refused" not in events
-    assert "master-sigterm" not in events
-    assert "[supervisor] HBase stopped cleanly (cluster shutdown)" in logs
+    assert (
+        logs.index("[supervisor] flushing all HBase tables")
+        < logs.index("[hbase-flush] pinpoint-flushed:AgentInfo")
+        < logs.index("[supervisor] flush complete")
+        < logs.index("[supervisor] stopping HBase (master stop --shutDownCluster)")
+        < logs.index("[supervisor] HBase stopped cleanly (cluster shutdown)")
+    )
     assert "sending SIGTERM" not in logs
     assert "killing" not in logs
 
-    # Second start on the same data, WITHOUT an init (the supervisor is PID 1): no table
-    # created twice, old ZooKeeper snapshots purged, healthy, and again a clean stop.
-    creates_before = len(first.events("create"))
-    second = all_in_one(docker_client, pinpoint_image, data, init=False)
+    # Second start on the same data, WITHOUT an init (the supervisor is PID 1) and with another
+    # trace TTL: no table created twice, the trace families changed in place, old ZooKeeper
+    # snapshots purged, the cell still there, healthy, and again a clean stop.
+    second = all_in_one(
+        docker_client, pinpoint_image, data, probe, init=False, PINPOINT_TTL_TRACE_SECONDS="86400"
+    )
     containers.append(second)
-    restart_seconds = second.wait_healthy()
-    print(f"boot time (restart, tables exist): {restart_seconds:.1f}s")
+    restart_seconds = second.wait_healthy(timeout=300)
+    print(f"boot time (real HBase, restart, tables exist, 5 TTLs changed): {restart_seconds:.1f}s")
     assert second.exec("cat", "/proc/1/cmdline")[1].startswith("bash\0/usr/local/bin/pinpoint-supervisor")
-    assert len(second.events("create")) == creates_before
-    assert "all Pinpoint tables exist" in second.logs()
-    assert second.events("zookeeper-purge")
+    logs = second.logs()
+    assert "pinpoint-bootstrap:done created 0 table(s), changed 5 families" in logs
+    assert "pinpoint-bootstrap:changed TraceV2:S ttl 5184000 -> 86400" in logs
+    tables = second.tables()
+    assert tables["TraceV2:S"]["ttl"] == "86400"
+    assert tables["TraceIndex:I"]["ttl"] == tables["TraceIndex:M"]["ttl"] == "86400"
+    assert tables["AgentInfo:Info"]["ttl"] == "31536000"
+    assert "[supervisor] purging old ZooKeeper snapshots" in logs
+    assert second.probe("get", "AgentInfo", "kept-row", "Info", "q") == "probe: value survives-a-clean-stop"
     second.inner.stop(timeout=ECS_STOP_TIMEOUT)
     assert second.wait_exit(timeout=10) == 0, second.logs()
     assert "[supervisor] HBase stopped cleanly (cluster shutdown)" in second.logs()
 
 
 def test_a_dead_region_server_fails_the_health_check_and_the_container(
-    docker_client: docker.DockerClient, pinpoint_image: str, containers: list[Container], tmp_path: Path
+    docker_client: docker.DockerClient,
+    pinpoint_image: str,
+    probe: Path,
+    containers: list[Container],
+    tmp_path: Path,
 ) -> None:
-    container = all_in_one(docker_client, pinpoint_image, data_dir(tmp_path))
+    container = all_in_one(
+        docker_client, pinpoint_image, data_dir(tmp_path), probe, PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS="2"
+    )
     containers.append(container)
-    container.wait_healthy()
+    container.wait_healthy(timeout=300)
 
-    # The region server "thread" dies; the master JVM keeps running.
-    container.exec("touch", f"{DATA_DIR_IN_IMAGE}/standin-regionserver.dead")
-    status, output = container.exec("/usr/local/bin/pinpoint-healthcheck")
+    # The region server thread stops (Admin#stopRegionServer); the master JVM keeps running.
+    assert container.probe("stop-region-server").startswith("probe: stopped region server localhost,16020,")
+    deadline = time.monotonic() + 60
+    while (result := container.exec("/usr/local/bin/pinpoint-healthcheck"))[
+        0
+    ] == 0 and time.monotonic() < deadline:
+        time.sleep(1)
+    status, output = result
     assert status == 1
     assert "no live region server (numRegionServers=0)" in output
 
@@ -325,15 +380,22 @@ def test_a_dead_region_server_fails_the_health_check_and_the_container(
     assert container.wait_exit(timeout=ECS_STOP_TIMEOUT + 30) == 1
     logs = container.logs()
     assert "HBase no longer serves (no live region server); stopping the container" in logs
-    assert "flush-hangs" not in [line.split()[1] for line in container.ddl_log()]
+    # Nothing to flush with: the flush is skipped instead of hanging on regions nobody serves.
+    assert "skipping the flush: HBase has no live region server to flush" in logs
 
 
 def test_killing_the_collector_makes_the_container_exit_non_zero(
-    docker_client: docker.DockerClient, pinpoint_image: str, containers: list[Container], tmp_path: Path
+    docker_client: docker.DockerClient,
+    pinpoint_image: str,
+    probe: Path,
+    containers: list[Container],
+    tmp_path: Path,
 ) -> None:
-    container = all_in_one(docker_client, pinpoint_image, data_dir(tmp_path))
+    container = all_in_one(
+        docker_client, pinpoint_image, data_dir(tmp_path), probe, PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS="2"
+    )
     containers.append(container)
-    container.wait_healthy()
+    container.wait_healthy(timeout=300)
 
     # Find the collector JVM by its command line inside the container (no procps needed).
     kill = (
@@ -347,6 +409,7 @@ def test_killing_the_collector_makes_the_container_exit_non_zero(
     logs = container.logs()
     assert "collector exited unexpectedly with status 137" in logs
     assert "[supervisor] flush complete" in logs
+    assert "[supervisor] HBase stopped cleanly (cluster shutdown)" in logs
 
 
 @pytest.mark.usefixtures("qemu_arm64")
@@ -377,14 +440,23 @@ def test_builds_for_linux_arm64_with_the_fetch_stages_on_the_build_platform(
         )
         assert machine.decode().strip() == "aarch64"
         steps = vertices(log.getvalue())
-        for stage in ("fetch-hbase 1/1", "fetch-pinpoint 1/1"):
+        for stage in ("fetch-hbase 1/1", "fetch-pinpoint 1/1", "tables 4/4"):
             (state,) = [state for name, state in steps.items() if name.startswith(f"[{stage}] RUN")]
             assert state == "CACHED", (stage, log.getvalue())
         listing = docker_client.containers.run(
-            image.id, entrypoint=["ls", "/opt/hbase", "/opt/pinpoint"], platform="linux/arm64", remove=True
+            image.id,
+            entrypoint=["ls", "/opt/hbase", "/opt/pinpoint", "/opt/pinpoint/lib"],
+            platform="linux/arm64",
+            remove=True,
         ).decode()
-        assert {"bin", "conf", "conf-network", "lib", "pinpoint-collector.jar", "pinpoint-web.jar"} <= set(
-            listing.split()
-        )
+        assert {
+            "conf",
+            "conf-network",
+            "lib",
+            "hbase-webapps",
+            "pinpoint-collector.jar",
+            "pinpoint-web.jar",
+            "pinpoint-hbase-tables.jar",
+        } <= set(listing.split())
     finally:
         remove_image(docker_client, tag)

@@ -1,4 +1,4 @@
-"""The real components the real-component tier runs, fetched from Maven Central and cached.
+"""Real components from Maven Central, fetched once and cached: what the image tests run.
 
 What this machine's Maven Central serves (checked 2026-12-07 with ``mvn dependency:get`` and
 ranged GETs; the README's "What is verified" repeats it):
@@ -13,12 +13,14 @@ ranged GETs; the README's "What is verified" repeats it):
   ``maven.central.release`` profile) and ``pinpoint-agent-3.0.1.tar.gz``; no
   ``pinpoint-collector`` of any 3.x version and no ``*-starter`` jar.
 
-So the real tier assembles ``hbase-2.6.4-hadoop3-bin.tar.gz`` in the tarball's layout from the
-real jars (``lib/``, ``lib/client-facing-thirdparty/``, ``lib/shaded-clients/``, ``docs/`` —
-the sorting rules of hbase-assembly's hadoop-three-compat.xml, branch-2.6 — and an empty
-``hbase-webapps/{master,regionserver,static}``: the info server needs the directories, /jmx
-needs no page in them), takes the real web and agent of 3.0.1, and keeps the stand-in
-collector (tests/integration/standins/pinpoint) for the collector's jar.
+So the tests assemble ``hbase-2.6.4-hadoop3-bin.tar.gz`` in the release tarball's layout from the
+real jars (``lib/``, ``lib/client-facing-thirdparty/``, ``lib/shaded-clients/`` — the sorting
+rules of hbase-assembly's hadoop-three-compat.xml, branch-2.6), with an empty
+``hbase-webapps/{master,regionserver,static}`` (the info server needs the directories, /jmx
+needs no page in them) and small placeholders where the release has more that the image must
+leave out (``bin/``, ``conf/``, ``docs/``, ``lib/ruby/``, ``lib/trace/``). Every image test runs
+this real HBase; the real-component tier (tests/real) adds the real web and agent of 3.0.1 and
+keeps the stand-in collector (tests/integration/standins/pinpoint) for the collector's jar.
 
 Downloads go through ``mvn`` (checksums verified by Maven, cached in ~/.m2); the assembled
 files are cached under ``PINPOINT_REAL_CACHE`` (default ~/.cache/pinpoint-on-fargate/real).
@@ -69,7 +71,13 @@ CLIENT_FACING = (
 )
 # The root pom's enforcer bans these logging frameworks (branch-2.6 pom.xml "We do not allow
 # other logging frameworks as now we use log4j2"); the hadoop3 poms on Central still name some.
-BANNED = ("log4j:*", "org.slf4j:slf4j-log4j12", "ch.qos.reload4j:*", "org.slf4j:slf4j-reload4j", "ch.qos.logback:*")
+BANNED = (
+    "log4j:*",
+    "org.slf4j:slf4j-log4j12",
+    "ch.qos.reload4j:*",
+    "org.slf4j:slf4j-reload4j",
+    "ch.qos.logback:*",
+)
 
 
 def cache_dir() -> Path:
@@ -158,13 +166,15 @@ def hbase_tarball() -> Path:
         return target
     with tempfile.TemporaryDirectory(prefix="real-hbase-") as scratch:
         work = Path(scratch)
-        jars = resolve([f"org.apache.hbase:{m}:{HBASE_MAVEN_VERSION}" for m in HBASE_MODULES] + list(LOGGING), work)
+        jars = resolve(
+            [f"org.apache.hbase:{m}:{HBASE_MAVEN_VERSION}" for m in HBASE_MODULES] + list(LOGGING), work
+        )
         shaded = resolve([f"org.apache.hbase:hbase-shaded-client:{HBASE_MAVEN_VERSION}"], work / "shaded")
         top = f"hbase-{HBASE_MAVEN_VERSION}"  # what the real tarball unpacks to
         partial = target.with_suffix(".partial")
         with tarfile.open(partial, "w:gz") as archive:
             _add_dir(archive, top)
-            for directory in ("lib", "lib/client-facing-thirdparty", "lib/shaded-clients", "docs", "hbase-webapps"):
+            for directory in ("lib", "lib/client-facing-thirdparty", "lib/shaded-clients", "hbase-webapps"):
                 _add_dir(archive, f"{top}/{directory}")
             for webapp in ("master", "regionserver", "static"):
                 _add_dir(archive, f"{top}/hbase-webapps/{webapp}")
@@ -178,8 +188,18 @@ def hbase_tarball() -> Path:
             for jar in shaded:
                 if jar.artifact == "hbase-shaded-client":
                     archive.add(jar.path, f"{top}/lib/shaded-clients/{jar.path.name}")
-            # The reference guide the Dockerfile leaves out (the real docs/ is ~100 MB).
-            _add_file(archive, f"{top}/docs/book.html", b"<html>HBase reference guide</html>\n" * 1000)
+            # What the release has beside the jars and the image leaves out (each a placeholder).
+            for left_out in (
+                "bin/hbase",
+                "conf/hbase-site.xml",
+                "docs/book.html",
+                "lib/ruby/README",
+                "lib/trace/README",
+            ):
+                _add_file(archive, f"{top}/{left_out}", b"in the release tarball, not in the image\n")
+            # The licences the image keeps (placeholders of the release's files).
+            _add_file(archive, f"{top}/LICENSE.txt", b"Apache License, Version 2.0\n")
+            _add_file(archive, f"{top}/NOTICE.txt", b"Apache HBase\n")
         partial.rename(target)
     return target
 
@@ -190,7 +210,13 @@ def maven_file(coordinate: str, file_name: str) -> Path:
     if target.exists():
         return target
     with tempfile.TemporaryDirectory(prefix="real-get-") as scratch:
-        mvn("dependency:copy", f"-Dartifact={coordinate}", f"-DoutputDirectory={scratch}", "-Dmdep.stripVersion=false", cwd=Path(scratch))
+        mvn(
+            "dependency:copy",
+            f"-Dartifact={coordinate}",
+            f"-DoutputDirectory={scratch}",
+            "-Dmdep.stripVersion=false",
+            cwd=Path(scratch),
+        )
         (found,) = [p for p in Path(scratch).iterdir() if p.is_file()]
         shutil.copyfile(found, target.with_suffix(".partial"))
         target.with_suffix(".partial").rename(target)
@@ -198,11 +224,17 @@ def maven_file(coordinate: str, file_name: str) -> Path:
 
 
 def pinpoint_web_jar() -> Path:
-    return maven_file(f"com.navercorp.pinpoint:pinpoint-web:{PINPOINT_VERSION}:jar:exec", f"pinpoint-web-{PINPOINT_VERSION}-exec.jar")
+    return maven_file(
+        f"com.navercorp.pinpoint:pinpoint-web:{PINPOINT_VERSION}:jar:exec",
+        f"pinpoint-web-{PINPOINT_VERSION}-exec.jar",
+    )
 
 
 def pinpoint_agent_tarball() -> Path:
-    return maven_file(f"com.navercorp.pinpoint:pinpoint-agent:{PINPOINT_VERSION}:tar.gz", f"pinpoint-agent-{PINPOINT_VERSION}.tar.gz")
+    return maven_file(
+        f"com.navercorp.pinpoint:pinpoint-agent:{PINPOINT_VERSION}:tar.gz",
+        f"pinpoint-agent-{PINPOINT_VERSION}.tar.gz",
+    )
 
 
 def sha512(path: Path) -> str:
@@ -213,6 +245,23 @@ def sha512(path: Path) -> str:
     return digest.hexdigest()
 
 
-if __name__ == "__main__":  # python -m tests.real.artifacts: fetch and assemble ahead of the tests
+def hbase_lib(tarball: Path | None = None) -> Path:
+    """The tarball's lib/ unpacked beside it (for compiling test probes against the same jars)."""
+    tarball = tarball or hbase_tarball()
+    target = cache_dir() / f"hbase-{HBASE_MAVEN_VERSION}-lib"
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        prefix = f"hbase-{HBASE_MAVEN_VERSION}/lib/"
+        with tarfile.open(tarball) as archive:
+            for member in archive.getmembers():
+                if member.isfile() and member.name.startswith(prefix) and member.name.endswith(".jar"):
+                    member.name = member.name[len(prefix) :]
+                    archive.extract(member, partial, filter="data")
+        partial.rename(target)
+    return target
+
+
+if __name__ == "__main__":  # python -m tests.maven_artifacts: fetch and assemble ahead of the tests
     for produced in (hbase_tarball(), pinpoint_web_jar(), pinpoint_agent_tarball()):
         print(f"{produced} {produced.stat().st_size // (1 << 20)} MiB")
