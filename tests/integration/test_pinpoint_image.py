@@ -301,7 +301,7 @@ def test_boots_serves_restarts_as_pid_1_and_stops_cleanly(
     for server in ("collector", "web"):
         assert re.search(
             rf"\[{server}\] standin {server} reached HBase {HBASE_VERSION}-hadoop3: ZooKeeper 127\.0\.0\.1 "
-            r"\(znode /hbase\), 1 live region server\(s\)",
+            r"\(znode /hbase\), 1 live region server\(s\), hbase:meta read",
             logs,
         ), logs
     # A cell written through the region server (WAL + memstore), to find again after the stop.

@@ -1,12 +1,12 @@
 """PINPOINT_ROLE on the local engine: the distributed topology in miniature, one image.
 
-Three long-running containers on one user-defined Docker network — ``hbase`` (standalone HBase
-reachable by name), ``collector`` and ``web`` — plus ``bootstrap`` runs to completion, all from
-the image tests/integration/pinpoint_harness.py builds from stand-ins. The stand-ins connect the
-way the real servers do (hbase.client.* -> ZooKeeper quorum -> the master and region server at
-the names registered in ZooKeeper, resolved by the client), so the test proves the wiring:
-the hbase container notes every request with the caller's address, and the test asserts that
-the collector's, web's and bootstrap's own addresses reached its ZooKeeper and RPC ports.
+Three long-running containers on one user-defined Docker network — ``hbase`` (standalone, real
+HBase reachable by name), ``collector`` and ``web`` — plus ``bootstrap`` runs to completion, all
+from the image tests/integration/pinpoint_harness.py builds. Every HBase client here is the real
+one (the table tool; the stand-in servers load the image's HBase jars), going the way the real
+servers go: hbase.client.* -> the ZooKeeper quorum -> the master and region server at the names
+registered in ZooKeeper, resolved on the network. Only the hbase container runs HBase, so the
+tables it then holds came through the network.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ import docker.errors
 import docker.models.networks
 import pytest
 
+from tests import hbase_reasons
 from tests.integration.pinpoint_harness import (
     TABLES,
     Container,
     data_dir,
+    probe_classes,
     removed_after,
     stand_in_image,
     stand_in_mirror,
@@ -42,7 +44,10 @@ ECS_STOP_TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def pinpoint_image(
-    docker_client: docker.DockerClient, jre_base_image: str, tmp_path_factory: pytest.TempPathFactory
+    docker_client: docker.DockerClient,
+    jre_base_image: str,
+    jdk_base_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     with (
         stand_in_mirror(tmp_path_factory) as (root, url),
@@ -73,23 +78,6 @@ class Cluster:
         self.started.append(container)
         return container
 
-    def requests_from(self, container: Container, *, since: int = 0) -> list[str]:
-        """What the hbase container noted from ``container``'s address: '<kind> <request>'
-        (from line ``since`` of its log on: an exited job's address is handed out again).
-
-        The address is the container's on the network, or (a job that has exited and given its
-        address back) the one its stand-in HBase client reported connecting from.
-        """
-        reported = re.search(
-            r"stand-in hbase client: ZooKeeper \S+ \(znode \S+\) from (\S+),", container.logs()
-        )
-        address = reported.group(1) if reported else container.ip_address(self.network.name)
-        return [
-            f"{fields[1]} {' '.join(fields[3:])}"
-            for fields in (line.split() for line in self.hbase.ddl_log()[since:])
-            if len(fields) > 3 and fields[2] == address
-        ]
-
 
 @pytest.fixture(scope="module")
 def cluster(
@@ -107,9 +95,10 @@ def cluster(
                 name=HBASE_NAME,
                 hostname=HBASE_NAME,
                 mem_limit="2g",
+                probe_dir=probe_classes(tmp_path_factory.mktemp("probe")),
             )
             started.append(hbase)
-            hbase.wait_healthy()
+            hbase.wait_healthy(timeout=300)
             yield Cluster(docker_client, pinpoint_image, network, hbase, started)
     finally:
         network.remove()
@@ -126,38 +115,51 @@ def test_hbase_role_listens_for_other_containers_and_advertises_its_name(cluster
     listening = hbase.listening()
     for port in (2181, 16000, 16010, 16020):
         assert listening.get(port) == {"0.0.0.0"}, (port, listening)
-    (listen,) = [line for line in hbase.ddl_log() if line.split()[1] == "master-listen"]
-    assert f"advertised={HBASE_NAME},{HBASE_NAME} znode=/hbase" in listen
+    query = "http://127.0.0.1:16010/jmx?qry=Hadoop:service=HBase,name=Master,sub=Server"
+    (master,) = json.loads(hbase.exec("curl", "-s", query)[1])["beans"]
+    assert master["tag.serverName"].startswith(f"{HBASE_NAME},16000,"), master
+    assert master["tag.liveRegionServers"].startswith(f"{HBASE_NAME},16020,"), master
     # HBase only: no Pinpoint server, no table made by this container.
     assert "starting collector" not in logs and "starting web" not in logs  # noqa: PT018
-    assert hbase.events("create") == []
+    assert hbase.tables() == {}
     assert hbase.exec("/usr/local/bin/pinpoint-healthcheck") == (0, "healthy: hbase\n")
 
 
-def test_bootstrap_creates_the_tables_through_the_network_once(cluster: Cluster) -> None:
-    first = cluster.run("bootstrap", PINPOINT_TTL_TRACE_SECONDS="86400")
-    assert first.wait_exit(timeout=180) == 0, first.logs()
+def test_bootstrap_creates_the_tables_through_the_network_once_and_then_changes_ttls(
+    cluster: Cluster,
+) -> None:
+    first = cluster.run(
+        "bootstrap", PINPOINT_TTL_TRACE_SECONDS="86400", PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS="4"
+    )
+    assert first.wait_exit(timeout=300) == 0, first.logs()
     logs = first.logs()
     assert "[supervisor] bootstrap complete in" in logs
     assert "bootstrap failed" not in logs
-    created = sorted(line.split()[2] for line in cluster.hbase.events("create"))
-    assert created == sorted(TABLES)
-    # The creates came from the bootstrap container, through the quorum it was given.
-    assert f"stand-in hbase client: ZooKeeper {QUORUM} (znode /hbase) from " in logs
-    requests = cluster.requests_from(first)
-    assert "zk get /hbase/master" in requests
-    assert requests.count("master-rpc create") == len(TABLES)
-    tables = cluster.hbase.data / "standin-tables"  # type: ignore[operator]
-    assert "TTL => 86400" in (tables / "TraceV2").read_text()
+    assert "pinpoint-bootstrap:done created 22 table(s), changed 0 families" in logs
+    # The tables are in the hbase container's HBase: the bootstrap has none of its own.
+    tables = cluster.hbase.tables()
+    assert {name.split(":")[0] for name in tables} == set(TABLES)
+    assert tables["TraceV2:S"]["ttl"] == "86400"
+    assert tables["TraceV2:S"]["regions"] == "4"
 
-    before = len(cluster.hbase.ddl_log())
-    second = cluster.run("bootstrap")
-    assert second.wait_exit(timeout=180) == 0, second.logs()
-    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist" in second.logs()
-    assert len(cluster.hbase.events("create")) == len(TABLES)
-    requests = cluster.requests_from(second, since=before)
-    assert "master-rpc list" in requests
-    assert "master-rpc create" not in requests
+    # Run again (a re-run of the custom resource): nothing to do.
+    second = cluster.run(
+        "bootstrap", PINPOINT_TTL_TRACE_SECONDS="86400", PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS="4"
+    )
+    assert second.wait_exit(timeout=300) == 0, second.logs()
+    assert "pinpoint-bootstrap:nothing-missing all Pinpoint tables exist with their TTLs" in second.logs()
+
+    # hbase_ttl_days changed: the existing tables take the new TTLs; the pre-split of existing
+    # tables stays as created.
+    third = cluster.run(
+        "bootstrap", PINPOINT_TTL_TRACE_SECONDS="172800", PINPOINT_HBASE_UNIFORM_SPLIT_REGIONS="8"
+    )
+    assert third.wait_exit(timeout=300) == 0, third.logs()
+    assert "pinpoint-bootstrap:done created 0 table(s), changed 5 families" in third.logs()
+    tables = cluster.hbase.tables()
+    assert tables["TraceV2:S"]["ttl"] == "172800"
+    assert tables["ApplicationTraceIndex:M"]["ttl"] == "172800"
+    assert tables["TraceV2:S"]["regions"] == "4"
 
 
 def test_collector_and_web_reach_hbase_by_name(cluster: Cluster) -> None:
@@ -168,17 +170,17 @@ def test_collector_and_web_reach_hbase_by_name(cluster: Cluster) -> None:
     collector.wait_healthy()
     web.wait_healthy()
 
-    for server, container in (("collector", collector), ("web", web)):
+    for server, container, quorum in (
+        ("collector", collector, f"zk-gone-{RUN_ID}:2999,{QUORUM}"),
+        ("web", web, QUORUM),
+    ):
+        # v3.1.0's start-up check through the real client: ZooKeeper by the quorum, the master
+        # and then the region server (hbase:meta) at the names they registered.
         container.wait_log(
-            rf"\[{server}\] standin {server} reached HBase: ZooKeeper {QUORUM} \(znode /hbase\), "
-            rf"master {HBASE_NAME}:16000, meta on {HBASE_NAME}:16020",
-            timeout=30,
+            rf"\[{server}\] standin {server} reached HBase \S+: ZooKeeper {re.escape(quorum)} \(znode /hbase\), "
+            r"1 live region server\(s\), hbase:meta read",
+            timeout=60,
         )
-        # Seen from the hbase container: the server's own address asked ZooKeeper, then
-        # connected to the region server at the advertised name.
-        requests = cluster.requests_from(container)
-        assert "zk get /hbase/meta-region-server" in requests, requests
-        assert "rs-rpc ping" in requests, requests
         assert container.exec("/usr/local/bin/pinpoint-healthcheck") == (0, f"healthy: {server}\n")
     assert "starting web" not in collector.logs() and "starting hbase" not in collector.logs()  # noqa: PT018
     assert "starting collector" not in web.logs()
@@ -195,28 +197,60 @@ def test_collector_and_web_reach_hbase_by_name(cluster: Cluster) -> None:
         assert container.wait_exit(timeout=10) == 0, container.logs()
 
 
-def test_bootstrap_without_a_reachable_hbase_fails_with_one_line(cluster: Cluster) -> None:
+@pytest.mark.parametrize(
+    ("quorum", "znode", "reason"),
+    [
+        # A name nothing resolves: the table tool says so, within seconds of each attempt.
+        (f"zk-gone-{RUN_ID}:2181", "/hbase", hbase_reasons.quorum_unresolved(f"zk-gone-{RUN_ID}:2181")),
+        # The host is there, nothing listens on that port.
+        (f"{HBASE_NAME}:2999", "/hbase", hbase_reasons.quorum_refused(f"{HBASE_NAME}:2999")),
+        # The HBase answers, under another parent znode.
+        (QUORUM, "/hbase-unsecure", hbase_reasons.wrong_parent_znode("/hbase-unsecure")),
+    ],
+)
+def test_bootstrap_without_a_reachable_hbase_fails_with_one_line(
+    cluster: Cluster, quorum: str, znode: str, reason: str
+) -> None:
     failed = cluster.run(
         "bootstrap",
-        PINPOINT_HBASE_ZOOKEEPER_QUORUM=f"zk-gone-{RUN_ID}:2181",
-        PINPOINT_BOOT_TIMEOUT_SECONDS="5",
+        PINPOINT_HBASE_ZOOKEEPER_QUORUM=quorum,
+        PINPOINT_HBASE_ZNODE_PARENT=znode,
+        PINPOINT_BOOT_TIMEOUT_SECONDS="20",
     )
     assert failed.wait_exit(timeout=120) == 1
     lines = [line for line in failed.logs().splitlines() if line.startswith("bootstrap failed:")]
     assert len(lines) == 1, failed.logs()
+    print(f"\nreal bootstrap failure line: {lines[0]}")
     assert lines[0].startswith(
-        f"bootstrap failed: the HBase at zk-gone-{RUN_ID}:2181 (znode /hbase) was not ready"
+        f"bootstrap failed: the HBase at {quorum} (znode {znode}) was not ready within 20s"
     )
-    assert "ConnectionLoss for /hbase/master" in lines[0]
+    assert reason in lines[0]
     assert failed.logs().rstrip().endswith(lines[0])  # the last thing it says
+
+
+def test_a_server_started_while_hbase_is_unreachable_ends_within_the_boot_budget(cluster: Cluster) -> None:
+    """v3.1.0's collector and web do not wait for HBase: the start-up check ends the Spring
+    context, the supervisor ends the container with one line naming why."""
+    collector = cluster.run("collector", PINPOINT_HBASE_ZOOKEEPER_QUORUM=f"zk-gone-{RUN_ID}:2181")
+    assert collector.wait_exit(timeout=240) == 1
+    logs = collector.logs()
+    (line,) = [line for line in logs.splitlines() if "exited unexpectedly" in line]
+    print(f"\nserver failure line (stand-in collector, real HBase client): {line}")
+    # The root cause the client logged (the supervisor's exit reason), not a bare exit status.
+    assert line.startswith("[supervisor] collector exited unexpectedly with status 1 (last error: ")
+    assert f"UnknownHostException: zk-gone-{RUN_ID}" in line
+    assert "standin collector: Application run failed: HbaseVersionCheckBean" in logs
 
 
 def test_hbase_role_stops_cleanly(cluster: Cluster) -> None:
     cluster.hbase.inner.stop(timeout=ECS_STOP_TIMEOUT)
     assert cluster.hbase.wait_exit(timeout=10) == 0, cluster.hbase.logs()
-    events = [line.split()[1] for line in cluster.hbase.ddl_log()]
-    assert events.index("flush") < events.index("master-stop") < events.index("master-exit")
-    assert "[supervisor] HBase stopped cleanly (cluster shutdown)" in cluster.hbase.logs()
+    logs = cluster.hbase.logs()
+    assert (
+        logs.index("[supervisor] flush complete")
+        < logs.index("[supervisor] stopping HBase (master stop --shutDownCluster)")
+        < logs.index("[supervisor] HBase stopped cleanly (cluster shutdown)")
+    )
 
 
 def test_unknown_role_is_refused(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import hbase_reasons
 from tests.unit.pinpoint_standins.harness import (
     ALL_TABLES,
     SUPERVISOR,
@@ -189,8 +190,7 @@ def test_a_bootstrap_whose_last_attempt_reports_nothing_keeps_the_reason_reporte
     assert run.wait_exit() == 1
     (line,) = bootstrap_lines(run)
     assert line.endswith(
-        f"(last: waiting attempt 1: org.apache.zookeeper.KeeperException$ConnectionLossException: "
-        f"KeeperErrorCode = ConnectionLoss for /hbase/master (quorum {QUORUM}); "
+        f"(last: waiting attempt 1: {hbase_reasons.quorum_refused(QUORUM)}; "
         "then the table tool exited with status 124 before it reported anything)"
     )
 
@@ -202,13 +202,13 @@ def test_a_bootstrap_whose_last_attempt_reports_nothing_keeps_the_reason_reporte
         (
             False,
             {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM},
-            f"KeeperErrorCode = ConnectionLoss for /hbase/master (quorum {QUORUM})",
+            hbase_reasons.quorum_refused(QUORUM),
         ),
         # Reached, but HBase lives under another znode parent.
         (
             True,
             {"PINPOINT_HBASE_ZOOKEEPER_QUORUM": QUORUM, "PINPOINT_HBASE_ZNODE_PARENT": "/hbase-unsecure"},
-            "KeeperErrorCode = NoNode for /hbase-unsecure/master",
+            hbase_reasons.wrong_parent_znode("/hbase-unsecure"),
         ),
     ],
 )

@@ -155,8 +155,19 @@ public final class StandinPinpoint {
             Class<?> metricsType = hbase.loadClass("org.apache.hadoop.hbase.ClusterMetrics");
             String version = (String) metricsType.getMethod("getHBaseVersion").invoke(metrics);
             int servers = ((java.util.Map<?, ?>) metricsType.getMethod("getLiveServerMetrics").invoke(metrics)).size();
+            // The servers' warm-up (hbase.client.warmup.enable) locates regions: a read of
+            // hbase:meta goes to the region server at the name it registered in ZooKeeper.
+            Class<?> tableName = hbase.loadClass("org.apache.hadoop.hbase.TableName");
+            Class<?> tableType = hbase.loadClass("org.apache.hadoop.hbase.client.Table");
+            Class<?> scanType = hbase.loadClass("org.apache.hadoop.hbase.client.Scan");
+            Object meta = hbase.loadClass("org.apache.hadoop.hbase.client.Connection").getMethod("getTable", tableName)
+                    .invoke(connection, tableName.getField("META_TABLE_NAME").get(null));
+            Object scan = scanType.getConstructor().newInstance();
+            scanType.getMethod("setLimit", int.class).invoke(scan, 1);
+            Object scanner = tableType.getMethod("getScanner", scanType).invoke(meta, scan);
+            Object row = hbase.loadClass("org.apache.hadoop.hbase.client.ResultScanner").getMethod("next").invoke(scanner);
             System.out.println("standin " + role + " reached HBase " + version + ": ZooKeeper " + quorum + " (znode " + znode
-                    + "), " + servers + " live region server(s)");
+                    + "), " + servers + " live region server(s), hbase:meta read" + (row == null ? " (empty)" : ""));
         } catch (InvocationTargetException e) {
             Throwable cause = e.getCause();
             String message = cause.getMessage() == null ? "" : ": " + cause.getMessage().strip().lines().findFirst().orElse("");

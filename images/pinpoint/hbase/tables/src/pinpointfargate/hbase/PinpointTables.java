@@ -21,6 +21,7 @@ import org.apache.hadoop.hbase.client.ColumnFamilyDescriptorBuilder;
 import org.apache.hadoop.hbase.client.Connection;
 import org.apache.hadoop.hbase.client.ConnectionFactory;
 import org.apache.hadoop.hbase.client.TableDescriptor;
+import org.apache.hadoop.hbase.zookeeper.ZKConfig;
 
 /**
  * The Pinpoint tables of one HBase, for pinpoint-supervisor (run through pinpoint-hbase).
@@ -59,6 +60,9 @@ public final class PinpointTables {
       System.exit(64);
     }
     Configuration conf = HBaseConfiguration.create();
+    // Short ZooKeeper retries (default 30 x 1 s, ReadOnlyZKClient): the bootstrap's own loop
+    // retries until its deadline and reports why after each attempt.
+    conf.setInt("zookeeper.recovery.retry", 3);
     for (String override : Arrays.copyOfRange(args, 1, args.length)) {
       String[] pair = override.startsWith("-D") ? override.substring(2).split("=", 2) : new String[0];
       if (pair.length != 2 || pair[0].isEmpty()) {
@@ -82,9 +86,25 @@ public final class PinpointTables {
     System.exit(status);
   }
 
+  /**
+   * One line of why: the innermost cause (the client wraps the reason in layers), and for a
+   * RetriesExhaustedException, whose first line is only "Failed after attempts=N, exceptions:",
+   * the last attempt's exception, which the message lists on the lines below.
+   */
   static String reason(Throwable error) {
-    String message = error.getMessage() == null ? "" : error.getMessage().strip().lines().findFirst().orElse("");
-    return error.getClass().getName() + (message.isEmpty() ? "" : ": " + message);
+    Throwable innermost = error;
+    while (innermost.getCause() != null && innermost.getCause() != innermost) {
+      innermost = innermost.getCause();
+    }
+    List<String> lines = innermost.getMessage() == null ? List.of() : innermost.getMessage().strip().lines().toList();
+    String message = lines.isEmpty() ? "" : lines.get(0);
+    if (message.endsWith("exceptions:") && lines.size() > 1) {
+      // "<timestamp>, <RpcRetryingCaller...>, <exception class>: <message>"
+      String last = lines.get(lines.size() - 1).strip();
+      int exception = last.indexOf(", ", last.indexOf(", ") + 2);
+      message = message + " last: " + (exception > 0 ? last.substring(exception + 2) : last);
+    }
+    return innermost.getClass().getName() + (message.isEmpty() ? "" : ": " + message);
   }
 
   private static int flush(Configuration conf) throws IOException {
@@ -139,44 +159,58 @@ public final class PinpointTables {
       }
       Instant deadline = Instant.now().plusSeconds(Long.parseLong(requiredEnv("PINPOINT_MASTER_WAIT_SECONDS")));
       Duration poll = Duration.ofMillis((long) (1000 * Double.parseDouble(envOr("PINPOINT_HBASE_POLL_SECONDS", "2"))));
-      try (Connection connection = ConnectionFactory.createConnection(conf);
-          Admin admin = connection.getAdmin()) {
+      report("connecting to ZooKeeper " + ZKConfig.getZKQuorumServersString(conf) + " (znode "
+          + conf.get("zookeeper.znode.parent", "/hbase") + ")");
+      Connection connection = null;
+      try {
+        Admin admin = null;
         for (int attempt = 1; ; attempt++) {
-          try {
-            admin.listNamespaceDescriptors();
-            break;
-          } catch (IOException e) {
-            if (!Instant.now().isBefore(deadline)) {
-              report("timeout master not initialized: " + reason(e));
-              return 3;
+          // The connection is made once ZooKeeper answers: making it looks up the cluster id
+          // with ZooKeeper's full retries first.
+          String problem = Quorum.problem(conf);
+          if (problem == null) {
+            try {
+              if (connection == null) {
+                connection = ConnectionFactory.createConnection(conf);
+                admin = connection.getAdmin();
+              }
+              admin.listNamespaceDescriptors();
+              break;
+            } catch (IOException e) {
+              problem = reason(e);
             }
-            report("waiting attempt " + attempt + ": " + reason(e));
-            Thread.sleep(poll.toMillis());
           }
+          if (!Instant.now().isBefore(deadline)) {
+            report("timeout master not initialized: " + problem);
+            return 3;
+          }
+          report("waiting attempt " + attempt + ": " + problem);
+          Thread.sleep(poll.toMillis());
         }
         report("initialized");
-        Set<TableName> existing = new HashSet<>(Arrays.asList(admin.listTableNames()));
+        Admin ready = admin;
+        Set<TableName> existing = new HashSet<>(Arrays.asList(ready.listTableNames()));
         int created = 0;
         int changed = 0;
         for (TableSpec table : tables) {
           if (!existing.contains(table.tableName())) {
             String step = "create " + table.name();
             report("creating " + table.name());
-            if (!attempt(step, () -> admin.createTable(table.descriptor(), table.splits()))) {
+            if (!attempt(step, () -> ready.createTable(table.descriptor(), table.splits()))) {
               return 4;
             }
             report("created " + table.name());
             created++;
             continue;
           }
-          TableDescriptor current = admin.getDescriptor(table.tableName());
+          TableDescriptor current = ready.getDescriptor(table.tableName());
           for (TableSpec.FamilySpec family : table.families()) {
             ColumnFamilyDescriptor have = current.getColumnFamily(family.descriptor().getName());
             if (have == null) {
               // A partial schema (e.g. a family added upstream later): complete it.
               report("adding family " + table.name() + ":" + family.name());
               if (!attempt("add family " + table.name() + ":" + family.name(),
-                  () -> admin.addColumnFamily(table.tableName(), family.descriptor()))) {
+                  () -> ready.addColumnFamily(table.tableName(), family.descriptor()))) {
                 return 4;
               }
               changed++;
@@ -188,7 +222,7 @@ public final class PinpointTables {
               report("changing " + what);
               ColumnFamilyDescriptor wanted =
                   ColumnFamilyDescriptorBuilder.newBuilder(have).setTimeToLive(family.ttlSeconds()).build();
-              if (!attempt("change " + what, () -> admin.modifyColumnFamily(table.tableName(), wanted))) {
+              if (!attempt("change " + what, () -> ready.modifyColumnFamily(table.tableName(), wanted))) {
                 return 4;
               }
               report("changed " + what);
@@ -201,6 +235,10 @@ public final class PinpointTables {
         }
         report("done created " + created + " table(s), changed " + changed + " famil" + (changed == 1 ? "y" : "ies"));
         return 0;
+      } finally {
+        if (connection != null) {
+          connection.close();
+        }
       }
     }
 
