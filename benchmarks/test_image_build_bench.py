@@ -1,13 +1,14 @@
 """Benchmarks (``make bench``): building images/pinpoint at real artifact sizes, as ``cdk deploy``
 builds it (BuildKit through the docker CLI, scripts.ops.build).
 
-The real HBase tarball and Pinpoint jars cannot be downloaded here, so the build downloads
-stand-ins of the real sizes from a loopback mirror (real URL layout: the GitHub release for the
-jars, the Apache archive for HBase): HBase 2.6.5 hadoop3-bin.tar.gz ~336 MB, with the stand-in
-distribution under the real top-level directory, its lib/ padded with 300 jars of random bytes
-(incompressible, like jars) and a docs/ the Dockerfile excludes; collector ~136 MB and web
-~168 MB of random bytes. Base images: the locally debootstrapped JREs
-(tests/integration/base_images.py). One run measures, and prints side by side:
+The release tarball and jars cannot be downloaded here, so the build downloads from a loopback
+mirror (real URL layout: the GitHub release for the jars, the Apache archive for HBase) at the
+real sizes: HBase's REAL jars (the release tarball's layout assembled from Maven Central,
+tests/maven_artifacts.py: ~164 MB compressed, what the image extracts and the table tool
+compiles against), padded to the release's ~336 MB with what the Dockerfile leaves in the
+tarball (lib/ruby/ and docs/, random bytes: incompressible like jars); collector ~136 MB and web
+~168 MB of random bytes. Base images: the locally debootstrapped JREs and the build platform's
+JDK (tests/integration/base_images.py). One run measures, and prints side by side:
 
 * the cold build (``--no-cache``) for linux/amd64 and for linux/arm64 (QEMU on x86), twice
   each in the order amd64, arm64, arm64, amd64, and the ratio of the means (goal: arm64 <= 1.2x
@@ -39,19 +40,17 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from scripts.ops.docker_cli import find_buildkit_cli
 from scripts.ops.errors import ScriptError
+from tests import maven_artifacts
 from tests.integration import base_images
 from tests.integration.builds import build
 from tests.integration.mirror import serve_directory
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_DIR = REPO / "images" / "pinpoint"
-STANDIN_HBASE = REPO / "tests" / "integration" / "standins" / "pinpoint" / "hbase-dist"
 PINPOINT_VERSION = "3.1.0"
-HBASE_VERSION = "2.6.5"
+HBASE_VERSION = maven_artifacts.HBASE_VERSION
 MB = 1024 * 1024
 SIZES = {"hbase": 336 * MB, "collector": 136 * MB, "web": 168 * MB}
-HBASE_LIB_JARS = 300  # the order of the real lib/ (hbase-assembly's dependencies)
-HBASE_DOCS = 8 * MB  # excluded at extract time, still read and gunzipped
 TAG = "local/pinpoint-bench"
 ARCHES = ("amd64", "arm64")
 ORDER = ("amd64", "arm64", "arm64", "amd64")
@@ -84,6 +83,9 @@ def client() -> docker.DockerClient:
         find_buildkit_cli()
     except (docker.errors.DockerException, ScriptError) as error:
         pytest.skip(f"no Docker engine or BuildKit CLI ({error})")
+    jdk = base_images.jdk_tag(base_images.host_arch())
+    if not base_images.image_exists(engine, jdk):
+        pytest.skip(f"base image {jdk} missing: python -m tests.integration.base_images --arm64")
     for arch in ARCHES:
         if not base_images.image_exists(engine, base_images.jre_tag(arch)):
             pytest.skip(
@@ -95,17 +97,22 @@ def client() -> docker.DockerClient:
 
 
 def _padded_hbase(tarball: Path, scratch: Path) -> None:
-    top = f"hbase-{HBASE_VERSION}-hadoop3"
-    tree = scratch / top
-    shutil.copytree(STANDIN_HBASE, tree)
-    jar_size = (SIZES["hbase"] - HBASE_DOCS) // HBASE_LIB_JARS
-    for index in range(HBASE_LIB_JARS):
-        _random_file(tree / "lib" / f"padding-{index:03d}.jar", jar_size)
-    _random_file(tree / "docs" / "padding.html", HBASE_DOCS)
+    """The real jars' tarball, plus what the release has beside them and the image leaves out
+    (JRuby under lib/ruby, the reference guide under docs/), up to the release's size."""
+    real = maven_artifacts.hbase_tarball()
+    top = f"hbase-{maven_artifacts.HBASE_MAVEN_VERSION}"
+    padding = SIZES["hbase"] - real.stat().st_size
+    ruby, docs = scratch / "jruby-complete.jar", scratch / "book.html"
+    _random_file(ruby, padding // 4)
+    _random_file(docs, padding - padding // 4)
     # Level 1: random bytes do not compress anyway; the tarball ends up at the real size.
-    with tarfile.open(tarball, "w:gz", compresslevel=1) as archive:
-        archive.add(tree, arcname=top)
-    shutil.rmtree(tree)
+    with tarfile.open(real) as source, tarfile.open(tarball, "w:gz", compresslevel=1) as archive:
+        for member in source:
+            archive.addfile(member, source.extractfile(member) if member.isfile() else None)
+        archive.add(ruby, arcname=f"{top}/lib/ruby/jruby-complete.jar")
+        archive.add(docs, arcname=f"{top}/docs/padding.html")
+    ruby.unlink()
+    docs.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +147,7 @@ def _measure(
         **mirror,
         "BASE_IMAGE": base_images.jre_tag(arch),
         "FETCH_IMAGE": base_images.jre_tag(base_images.host_arch()),
+        "JDK_IMAGE": base_images.jdk_tag(base_images.host_arch()),
     }
     figures = {"cold_build_s": _timed_build(client, IMAGE_DIR, args, arch, no_cache=True)}
     # Right after the --no-cache build: change a script, build with the cache.

@@ -6,7 +6,7 @@ real URL paths and served here; the build then gets ``--build-arg *_BASE_URL=<mi
 The server binds 127.0.0.1 on a free port, so a build must use the host network to reach it.
 
     with serve_directory(root) as base_url:
-        ...  # f"{base_url}/hbase/2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz"
+        ...  # f"{base_url}/hbase/2.6.4/hbase-2.6.4-hadoop3-bin.tar.gz"
 """
 
 from __future__ import annotations

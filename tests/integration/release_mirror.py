@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 PINPOINT_VERSION = "3.1.0"
-HBASE_VERSION = "2.6.5"
+HBASE_VERSION = "2.6.4"
 RELEASE = f"github/v{PINPOINT_VERSION}"
 COLLECTOR = f"{RELEASE}/pinpoint-collector-{PINPOINT_VERSION}-exec.jar"
 WEB = f"{RELEASE}/pinpoint-web-{PINPOINT_VERSION}-exec.jar"

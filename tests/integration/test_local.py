@@ -31,7 +31,6 @@ import docker.errors
 import pytest
 
 from stacks.versions import PINPOINT_VERSION
-from tests.integration.builds import build
 from tests.integration.conftest import REPO_ROOT, free_port
 from tests.integration.pinpoint_harness import (
     HBASE_TARBALL,
@@ -54,23 +53,10 @@ def sha512(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def jdk_image(docker_client: docker.DockerClient, jre_base_image: str) -> Iterator[str]:
-    """The local JRE plus javac: the sample app's build stage (JDK_IMAGE) without a registry."""
-    tag = f"local/jdk17-it:{NAME}"
-    dockerfile = (
-        f"FROM {jre_base_image}\n"
-        "RUN apt-get update \\\n"
-        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jdk-headless \\\n"
-        " && rm -rf /var/lib/apt/lists/*\n"
-    )
-    context = Path(tempfile.mkdtemp(prefix="jdk-context-"))
-    (context / "Dockerfile").write_text(dockerfile)
-    try:
-        build(docker_client, context, {}, tag=tag)
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
-    yield tag
-    remove_image(docker_client, tag)
+def jdk_image(jdk_base_image: str) -> str:
+    """The local JRE plus javac: what the image's and the sample app's build stages compile with
+    (JDK_IMAGE) without a registry."""
+    return jdk_base_image
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +157,7 @@ def local(
             "--build-network", "host",  # the mirror listens on this machine's loopback
             "--memory-mb", "3072",
             "--build-arg", f"BASE_IMAGE={jre_base_image}",
+            "--build-arg", f"JDK_IMAGE={jdk_image}",
             "--app-build-arg", f"JDK_IMAGE={jdk_image}",
             "--app-build-arg", f"BASE_IMAGE={jre_base_image}",
         ],

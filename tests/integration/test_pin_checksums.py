@@ -24,6 +24,7 @@ from tests.integration.release_mirror import (
     AGENT,
     COLLECTOR,
     HBASE,
+    HBASE_VERSION,
     PINPOINT_VERSION,
     WEB,
     ChecksumStyle,
@@ -297,4 +298,4 @@ def test_a_missing_settings_file_is_created(tmp_path: Path) -> None:
 
 
 def test_the_first_arg_default_wins(dockerfile: Path) -> None:
-    assert dockerfile_defaults(dockerfile)["HBASE_VERSION"] == "2.6.5"
+    assert dockerfile_defaults(dockerfile)["HBASE_VERSION"] == HBASE_VERSION

@@ -217,7 +217,7 @@ def test_several_problems_are_reported_at_once(
     )
     assert lines[-1].startswith(
         "strict_checksums=true refuses unpinned downloads: no SHA-512 for image_build_args.HBASE_SHA512 "
-        "(hbase-2.6.5-hadoop3-bin.tar.gz), image_build_args.PINPOINT_COLLECTOR_SHA512"
+        "(hbase-2.6.4-hadoop3-bin.tar.gz), image_build_args.PINPOINT_COLLECTOR_SHA512"
     )
     assert "agent_sha512 (pinpoint-agent-3.1.9.tar.gz)" in lines[-1]
     assert len(lines) == 6, lines
@@ -320,7 +320,7 @@ def test_first_deploy_pins_every_download_into_the_settings_file(
         "PINPOINT_WEB_SHA512": mirror.sha512(WEB),
     }
     assert written["checksums_pinned_for"] == {
-        "HBASE_SHA512": "hbase-2.6.5-hadoop3-bin.tar.gz",
+        "HBASE_SHA512": "hbase-2.6.4-hadoop3-bin.tar.gz",
         "PINPOINT_COLLECTOR_SHA512": "pinpoint-collector-3.1.0-exec.jar",
         "PINPOINT_WEB_SHA512": "pinpoint-web-3.1.0-exec.jar",
         "agent_sha512": "pinpoint-agent-3.1.0.tar.gz",
@@ -334,7 +334,7 @@ def test_first_deploy_pins_every_download_into_the_settings_file(
         ), stdout
     assert f"preflight: pinning the SHA-512 of 4 download(s) on first use into {path}" in stdout
     assert f"HBASE_SHA512={mirror.sha512(HBASE)}" in stdout
-    assert f"  hbase-2.6.5-hadoop3-bin.tar.gz: matches {mirror.url(HBASE)}.sha512" in stdout
+    assert f"  hbase-2.6.4-hadoop3-bin.tar.gz: matches {mirror.url(HBASE)}.sha512" in stdout
     # The GitHub release publishes no checksum: the jars are pinned on first download like the agent.
     for name in (
         "pinpoint-collector-3.1.0-exec.jar",

@@ -100,7 +100,7 @@ def test_the_images_defaults_are_the_real_release_urls() -> None:
     profile maven.central.release: spring-boot.repackage.skip=true since v3.0.5)."""
     items = artifacts(parse_settings({}), IMAGE_DOCKERFILE)
     assert urls(items) == {
-        "HBASE_SHA512": f"{APACHE}/2.6.5/hbase-2.6.5-hadoop3-bin.tar.gz",
+        "HBASE_SHA512": f"{APACHE}/2.6.4/hbase-2.6.4-hadoop3-bin.tar.gz",
         "PINPOINT_COLLECTOR_SHA512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-collector-{PINPOINT_VERSION}-exec.jar",
         "PINPOINT_WEB_SHA512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-web-{PINPOINT_VERSION}-exec.jar",
         "agent_sha512": f"{GITHUB}/v{PINPOINT_VERSION}/pinpoint-agent-{PINPOINT_VERSION}.tar.gz",
