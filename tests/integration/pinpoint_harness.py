@@ -52,7 +52,7 @@ from tests.integration.mirror import serve_directory
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_DIR = REPO / "images" / "pinpoint"
 STANDINS = Path(__file__).resolve().parent / "standins" / "pinpoint"
-PROBE_SOURCE = REPO / "tests" / "real" / "probes" / "HBaseProbe.java"
+PROBES = REPO / "tests" / "real" / "probes"
 DOCKERFILE = (IMAGE_DIR / "Dockerfile").read_text()
 PINPOINT_VERSION = re.search(r"^ARG PINPOINT_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
 HBASE_VERSION = re.search(r"^ARG HBASE_VERSION=(\S+)$", DOCKERFILE, re.M).group(1)  # type: ignore[union-attr]
@@ -111,9 +111,11 @@ def standin_jar(build: Path) -> Path:
 
 
 def probe_classes(build: Path) -> Path:
-    """tests/real/probes/HBaseProbe.java compiled against the HBase jars the image runs."""
+    """tests/real/probes/*.java compiled against the HBase jars the image runs."""
     lib = maven_artifacts.hbase_lib()
-    return compile_java([PROBE_SOURCE], build / "probe", f"{lib}/*:{lib}/client-facing-thirdparty/*")
+    return compile_java(
+        sorted(PROBES.glob("*.java")), build / "probe", f"{lib}/*:{lib}/client-facing-thirdparty/*"
+    )
 
 
 def _link(source: Path, target: Path) -> None:
@@ -325,8 +327,9 @@ class Container:
             result[name] = dict(field.split("=", 1) for field in fields)
         return result
 
-    def probe(self, *command: str) -> str:
-        """Run tests/real/probes/HBaseProbe in this container against its HBase; its output."""
+    def probe(self, *command: str, program: str = "HBaseProbe") -> str:
+        """Run a program of tests/real/probes (HBaseProbe: against this container's HBase) in this
+        container; its last "probe:" line."""
         if self.probe_dir is None:
             raise ValueError("no probe classes given")
         archive = io.BytesIO()
@@ -337,7 +340,7 @@ class Container:
         classpath = (
             f"{self.hbase_conf()}:/opt/hbase/lib/*:/opt/hbase/lib/client-facing-thirdparty/*:/tmp/probe"
         )
-        status, output = self.exec("java", "-Xmx256m", *JDK11_FLAGS, "-cp", classpath, "HBaseProbe", *command)
+        status, output = self.exec("java", "-Xmx256m", *JDK11_FLAGS, "-cp", classpath, program, *command)
         lines = [line for line in output.splitlines() if line.startswith("probe:")]
         assert status == 0, output[-3000:]
         assert lines, output[-3000:]

@@ -150,8 +150,11 @@ def test_lambda_network_reach_is_https_and_nfs_only(template: Template) -> None:
     )
 
 
-def test_lambda_asset_is_the_handler_alone() -> None:
-    assert sorted(p.name for p in HANDLER_DIR.iterdir() if p.name != "__pycache__") == ["handler.py"]
+def test_lambda_asset_is_the_handler_and_the_agents_log_configuration_alone() -> None:
+    assert sorted(p.name for p in HANDLER_DIR.iterdir() if p.name != "__pycache__") == [
+        "handler.py",
+        "log4j2-agent.properties",
+    ]
     # Stdlib only: the Lambda runtime has nothing else.
     imports = re.findall(r"^(?:from|import) (\w+)", (HANDLER_DIR / "handler.py").read_text(), re.M)
     assert set(imports) <= {

@@ -259,6 +259,30 @@ def test_stock_files_are_kept_above_the_managed_block(tmp_path: Path, spec: Any)
     assert text.count(h.MANAGED_HEADER) == 1
 
 
+def test_the_agent_logs_to_the_console_not_into_its_read_only_volume(tmp_path: Path, spec: Any) -> None:
+    """Applications mount the agent read-only: the stock file appenders (logs/<agentId>/...)
+    failed at every start. Ours is looked up first by 3.0.x and 3.1.x (log4j2-agent.properties
+    precedes .xml/.yaml in Log4j2LoggingSystem's LOOKUP) and has no file appender."""
+    h.distribute(tmp_path, spec)
+    rendered = (tmp_path / "current" / "log4j2-agent.properties").read_text()
+    assert rendered == h.LOG_CONFIG_TEXT
+    keys = dict(line.split(" = ", 1) for line in rendered.splitlines() if line and not line.startswith("#"))
+    assert {value for key, value in keys.items() if key.endswith(".type")} <= {
+        "Console",
+        "PatternLayout",
+        "ThresholdFilter",
+    }
+    assert keys["appender.console.target"] == "SYSTEM_OUT"
+    assert keys["rootLogger.appenderRef.console.ref"] == "console"
+    assert "RollingFile" not in rendered
+
+
+def test_a_new_log_configuration_makes_a_new_bundle(spec: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = spec.bundle_id
+    monkeypatch.setattr(h, "LOG_CONFIG_TEXT", h.LOG_CONFIG_TEXT + "# changed\n")
+    assert spec.bundle_id != before
+
+
 def test_manifest_records_source_and_checksum(tmp_path: Path, spec: Any) -> None:
     h.distribute(tmp_path, spec)
     manifest = json.loads((tmp_path / "current" / h.MANIFEST).read_text())

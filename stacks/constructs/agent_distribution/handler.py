@@ -14,8 +14,10 @@ this during ``cdk deploy``. For the pinned agent release it:
    ``pinpoint-bootstrap.jar`` APM_OPTS names, the root config, the active profile), writes our
    settings into
    ``pinpoint-root.config`` and every ``profiles/*/pinpoint.config`` (a profile file overrides
-   the root config, and the release profile sets collector ip 127.0.0.1 and 20 % sampling),
-   then renames the finished tree to ``versions/<version>-<config hash>/``;
+   the root config, and the release profile sets collector ip 127.0.0.1 and 20 % sampling) and
+   our console-only ``log4j2-agent.properties`` (the volume is read-only to the applications,
+   so the stock file logs cannot be written), then renames the finished tree to
+   ``versions/<version>-<config hash>/``;
 4. switches ``current`` atomically: a new relative symlink under a temporary name, then
    ``rename(2)`` over the old one. A task starting at any moment sees the old or the new
    complete tree, never a partial one;
@@ -55,6 +57,9 @@ VERSIONS = "versions"
 STAGING = ".staging"
 MANIFEST = "pinpoint-on-fargate.json"
 ROOT_CONFIG = "pinpoint-root.config"
+# The agent's logging (see the file): looked up before the stock log4j2-agent.xml/.yaml.
+LOG_CONFIG = "log4j2-agent.properties"
+LOG_CONFIG_TEXT = (Path(__file__).with_name(LOG_CONFIG)).read_text(encoding="utf-8")
 MANAGED_HEADER = "# --- pinpoint-on-fargate: managed settings (a later key overrides an earlier one) ---"
 PHYSICAL_RESOURCE_ID = "pinpoint-agent-distribution"
 
@@ -142,7 +147,12 @@ class BundleSpec:
     def config_hash(self) -> str:
         """Changes with anything that changes the bundle's bytes: release, checksum, settings."""
         canonical = json.dumps(
-            {"version": self.version, "sha512": self.sha512, "properties": agent_properties(self.settings)},
+            {
+                "version": self.version,
+                "sha512": self.sha512,
+                "properties": agent_properties(self.settings),
+                "log_config": hashlib.sha256(LOG_CONFIG_TEXT.encode()).hexdigest(),
+            },
             sort_keys=True,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -243,6 +253,7 @@ def render_bundle(tree: Path, spec: BundleSpec) -> None:
     for profile_config in sorted((tree / "profiles").glob("*/pinpoint.config")):
         with profile_config.open("a", encoding="utf-8") as handle:
             handle.write(managed_block(properties))
+    (tree / LOG_CONFIG).write_text(LOG_CONFIG_TEXT, encoding="utf-8")
     manifest = {
         "version": spec.version,
         "sha512": spec.sha512,

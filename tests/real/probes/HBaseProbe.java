@@ -3,6 +3,8 @@
 //
 //   put TABLE ROW FAMILY QUALIFIER VALUE    one cell, written through the region server (WAL
 //                                           and memstore: flushed only by a clean stop)
+//   put-short TABLE ROW FAMILY QUALIFIER N  the same with a 2-byte value (Pinpoint's service
+//                                           type codes, Bytes#toBytes(short))
 //   get TABLE ROW FAMILY QUALIFIER          prints the value, or "missing"
 //   stop-region-server                      Admin#stopRegionServer on the only region server: in
 //                                           standalone mode its thread ends, the master lives on
@@ -38,6 +40,13 @@ public final class HBaseProbe {
                     try (Table table = connection.getTable(TableName.valueOf(args[1]))) {
                         table.put(new Put(Bytes.toBytes(args[2])).addColumn(Bytes.toBytes(args[3]), Bytes.toBytes(args[4]),
                                 Bytes.toBytes(args[5])));
+                    }
+                    System.out.println("probe: put " + args[1] + "/" + args[2]);
+                }
+                case "put-short" -> {
+                    try (Table table = connection.getTable(TableName.valueOf(args[1]))) {
+                        table.put(new Put(Bytes.toBytes(args[2])).addColumn(Bytes.toBytes(args[3]), Bytes.toBytes(args[4]),
+                                Bytes.toBytes(Short.parseShort(args[5]))));
                     }
                     System.out.println("probe: put " + args[1] + "/" + args[2]);
                 }
