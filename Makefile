@@ -15,7 +15,7 @@ CDK_ARGS ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help setup synth bootstrap deploy diff destroy cost status push-image pin-checksums local local-down test test-unit test-integration lint format bench provision-test-host clean
+.PHONY: help setup synth bootstrap deploy diff destroy cost status push-image pin-checksums local local-down test test-unit test-integration test-real lint format bench provision-test-host clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -71,17 +71,21 @@ local: setup ## Pinpoint + the sample app on this machine's Docker engine, no AW
 local-down: setup ## Stop and remove make local's containers; keeps the HBase data volume (ARGS=--volumes removes it)
 	$(PY) scripts/local.py down $(ARGS)
 
-test: setup ## Lint, unit tests, then integration tests (Docker engine, moto, local registry)
+test: setup ## Lint, unit tests, integration tests, then the real-component tier (Docker engine, moto, local registry, Maven Central)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -rs -n 4 tests/unit $(PYTEST_ARGS)
 	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest -rs tests/real $(PYTEST_ARGS)
 
 test-unit: setup ## Unit tier only (fast, no Docker; 4 workers: most tests wait on subprocesses)
 	$(PY) -m pytest -rs -n 4 tests/unit $(PYTEST_ARGS)
 
-test-integration: setup ## Integration tier only
+test-integration: setup ## Integration tier only (real HBase from Maven Central, stand-in Pinpoint servers)
 	$(PY) -m pytest -rs tests/integration $(PYTEST_ARGS)
+
+test-real: setup ## Real-component tier only: the real Pinpoint web and agent on real HBase (Maven Central)
+	$(PY) -m pytest -rs tests/real $(PYTEST_ARGS)
 
 lint: setup ## ruff, hadolint and cfn-lint over a fresh synth
 	$(PY) -m ruff check .

@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(docker.io debootstrap qemu-user-static binfmt-support docker-registry apache2-utils
-          openjdk-17-jdk-headless curl)
+          openjdk-17-jdk-headless maven curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
