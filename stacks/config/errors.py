@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stacks.config.rules import MAX_ECHO_CHARS, NOT_A_NUMBER
+from stacks.config.rules import MAX_ECHO_CHARS, NOT_A_BOOLEAN, NOT_A_NUMBER
 from stacks.config.schema import PlatformConfig, SettingError
 
 
@@ -43,8 +43,8 @@ def _allowed_text(key: str, error_type: str, message: str) -> str:
     if message == NOT_A_NUMBER:
         bounds = _field_range(key)
         return f"allowed: {NOT_A_NUMBER}" + (f", {bounds}" if bounds else "")
-    if error_type.startswith("bool_"):
-        return "allowed: true or false"
+    if error_type.startswith("bool_") or message == NOT_A_BOOLEAN:
+        return f"allowed: {NOT_A_BOOLEAN}"
     message = message.removeprefix("Input should be ")
     return message if "allowed" in message else f"allowed: {message}"
 

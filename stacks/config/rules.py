@@ -207,12 +207,29 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
+# JSON's two booleans, and their spelling in CDK context: `-c key=value` always arrives as a string.
+BOOLEAN_STRINGS = {"true": True, "false": False}
+NOT_A_BOOLEAN = 'true or false (a JSON boolean, or "true"/"false" with -c)'
+
+
+def _json_bool(value: Any) -> Any:
+    """Pydantic's lax mode reads "yes", "on", "1", 1 and 0 as booleans: a boolean setting takes
+    only what JSON spells one (``None`` passes through to the field's own check)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in BOOLEAN_STRINGS:
+        return BOOLEAN_STRINGS[value]
+    raise ValueError(NOT_A_BOOLEAN)
+
+
 StrList = Annotated[list[str], BeforeValidator(_split_list)]
 StrDict = Annotated[dict[str, str], BeforeValidator(_parse_json_object)]
 OptionalStr = Annotated[str | None, BeforeValidator(_none_if_empty)]
 OptionalInt = Annotated[int | None, BeforeValidator(_none_if_empty), BeforeValidator(_not_bool)]
 Int = Annotated[int, BeforeValidator(_not_bool)]
 Float = Annotated[float, BeforeValidator(_not_bool)]
+Bool = Annotated[bool, BeforeValidator(_json_bool)]
+OptionalBool = Annotated[bool | None, BeforeValidator(_json_bool)]
 
 
 def validate_ecr_repository_name(value: str) -> str:

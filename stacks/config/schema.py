@@ -26,8 +26,10 @@ from stacks.config.rules import (
     PUBLIC_SUBNET_MASK,
     RESERVED_CONTAINER_PORTS,
     URL_PATH,
+    Bool,
     Float,
     Int,
+    OptionalBool,
     OptionalInt,
     OptionalStr,
     StrDict,
@@ -73,12 +75,12 @@ class PlatformConfig(BaseModel):
     )
 
     # --- first run ----------------------------------------------------------------------------
-    auto_bootstrap: bool = Field(
+    auto_bootstrap: Bool = Field(
         True,
         description="make deploy runs cdk bootstrap when the account/region is not bootstrapped "
         "(false: refuse and say so).",
     )
-    strict_checksums: bool = Field(
+    strict_checksums: Bool = Field(
         False,
         description="Refuse downloads whose SHA-512 is not pinned yet (false: make deploy pins them on "
         "first use, trust on first download, and records them in config/<env>.json).",
@@ -239,7 +241,7 @@ class PlatformConfig(BaseModel):
         description="Pinpoint agent profile activated in the bundle; local records HTTP cookies and "
         "request bodies, so it needs agent_allow_local_profile=true.",
     )
-    agent_allow_local_profile: bool = Field(
+    agent_allow_local_profile: Bool = Field(
         False,
         description="Opt in to agent_profile=local (it records cookies and request bodies into traces).",
     )
@@ -269,7 +271,7 @@ class PlatformConfig(BaseModel):
     )
 
     # --- sample application ------------------------------------------------------------------
-    sample_app_enabled: bool = Field(False, description="Deploy a sample Java service wired to the agent.")
+    sample_app_enabled: Bool = Field(False, description="Deploy a sample Java service wired to the agent.")
     sample_app_name: str = Field(
         "sample-app", description="Pinpoint applicationName of the sample service (1-24 of a-zA-Z0-9._-)."
     )
@@ -310,7 +312,7 @@ class PlatformConfig(BaseModel):
     emr_core_instance_count: Int = Field(
         2, ge=1, le=50, description="hbase_mode=emr: core nodes (RegionServers), 1-50."
     )
-    emr_in_transit_encryption: bool | None = Field(
+    emr_in_transit_encryption: OptionalBool = Field(
         None,
         description="hbase_mode=emr: EMR in-transit encryption (TLS between the cluster's own services). "
         "Default: on when emr_tls_certificates_s3_uri is set (EMR creates no certificates), else off with a "
@@ -323,7 +325,7 @@ class PlatformConfig(BaseModel):
         "*.ec2.internal in us-east-1) and optionally "
         "trustedCertificates.pem; EMR creates no certificates itself.",
     )
-    emr_wal: bool = Field(
+    emr_wal: Bool = Field(
         True,
         description="hbase_mode=emr: HBase's write-ahead log in Amazon EMR WAL (a paid AWS service, EMR 6.15+: "
         "unflushed edits survive the loss of nodes or the cluster); false: on the core nodes' HDFS with two "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -397,3 +398,90 @@ def test_external_hbase_takes_a_quorum_of_host_port_pairs() -> None:
     )
     assert config.hbase_zookeeper_quorum == ["zk1.corp.internal:2181", "10.0.0.5:2181"]
     assert config.hbase_znode_parent == "/hbase"
+
+
+# --- booleans: what JSON spells one, and its -c spelling ----------------------------------------
+
+BOOLEAN_SETTINGS = sorted(
+    name for name, field in PlatformConfig.model_fields.items() if field.annotation in (bool, bool | None)
+)
+
+
+def test_the_boolean_settings_are_the_ones_checked_here() -> None:
+    """A new boolean setting joins the parametrized checks below by itself."""
+    assert BOOLEAN_SETTINGS == [
+        "agent_allow_local_profile",
+        "auto_bootstrap",
+        "emr_in_transit_encryption",
+        "emr_wal",
+        "sample_app_enabled",
+        "strict_checksums",
+    ]
+
+
+@pytest.mark.parametrize("name", BOOLEAN_SETTINGS)
+@pytest.mark.parametrize("value", ["yes", "no", "on", "1", "0", 1, 0, "True", "t", ""])
+def test_a_boolean_setting_takes_json_true_or_false_only(name: str, value: object) -> None:
+    """Pydantic's lax mode would read "yes", "on", "1" and 1 as true: a settings file saying
+    "strict_checksums": "yes" must not turn a safety switch on (or off) by guesswork."""
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({name: value})
+    assert str(caught.value) == (
+        f'Invalid setting {name}={value!r}: allowed: true or false (a JSON boolean, or "true"/"false" with -c)'
+    )
+
+
+@pytest.mark.parametrize("name", BOOLEAN_SETTINGS)
+def test_a_boolean_setting_takes_json_booleans_and_their_command_line_strings(name: str) -> None:
+    """`-c key=value` always arrives as a string: "true"/"false" are the booleans there."""
+    # What EMR's in-transit encryption needs to be valid when on: the certificates.
+    certificates = {"emr_tls_certificates_s3_uri": "s3://example-certs/emr/certs.zip"}
+    for value, expected in ((True, True), ("true", True), (False, False), ("false", False)):
+        needs = {"hbase_mode": "emr", **(certificates if expected else {})} if name.startswith("emr_") else {}
+        assert getattr(parse_settings({**needs, name: value}), name) is expected, value
+
+
+def test_a_boolean_from_a_settings_file_and_from_the_command_line(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "none.json"
+    (tmp_path / "default.json").write_text('{"strict_checksums": "yes"}')
+    with pytest.raises(ConfigError, match=r"^Invalid setting strict_checksums='yes': allowed: true or false"):
+        load_config({}, cdk_json=cdk_json, config_dir=tmp_path)
+    (tmp_path / "default.json").write_text('{"strict_checksums": true}')
+    assert load_config({}, cdk_json=cdk_json, config_dir=tmp_path).strict_checksums is True
+    assert (
+        load_config({"strict_checksums": "false"}, cdk_json=cdk_json, config_dir=tmp_path).strict_checksums
+        is False
+    )
+
+
+# --- hbase_ttl_days: refused at synth, never first at the container's start ----------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        (3651, "Invalid setting hbase_ttl_days=3651: allowed: 1 to 3650"),
+        ("3651", "Invalid setting hbase_ttl_days='3651': allowed: 1 to 3650"),  # -c hbase_ttl_days=3651
+        (30000, "Invalid setting hbase_ttl_days=30000: allowed: 1 to 3650"),  # beyond HBase's int TTL too
+        (0, "Invalid setting hbase_ttl_days=0: allowed: 1 to 3650"),
+    ],
+)
+def test_hbase_ttl_days_out_of_bounds_is_one_line_at_synth(value: object, line: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"hbase_ttl_days": value})
+    assert str(caught.value) == line
+
+
+def test_every_hbase_ttl_the_schema_accepts_passes_the_images_own_check() -> None:
+    """The image refuses TTLs above HBase's Java int at start (images/pinpoint/bin/lib/checks.sh,
+    MAX_TTL_SECONDS): the schema's bound keeps every rendered TTL below it, so a bad value is
+    refused by synth, never first by a task that then fails its boot."""
+    from stacks.constructs.fargate import table_environment  # noqa: PLC0415 (imports aws_cdk)
+
+    checks = (Path(__file__).parents[2] / "images" / "pinpoint" / "bin" / "lib" / "checks.sh").read_text()
+    (image_limit,) = re.findall(r"^readonly MAX_TTL_SECONDS=(\d+)$", checks, re.M)
+    (upper,) = [m.le for m in PlatformConfig.model_fields["hbase_ttl_days"].metadata if hasattr(m, "le")]
+    environment = table_environment(parse_settings({"hbase_ttl_days": upper}))
+    ttls = {name: int(value) for name, value in environment.items() if name.startswith("PINPOINT_TTL_")}
+    assert ttls["PINPOINT_TTL_TRACE_SECONDS"] == upper * 86400
+    assert max(ttls.values()) <= int(image_limit)
