@@ -19,11 +19,16 @@ class QuietRequestLog:
 
 @contextmanager
 def loopback_server(
-    handler: Callable[..., BaseHTTPRequestHandler], *, name: str = "loopback"
+    handler: Callable[..., BaseHTTPRequestHandler], *, name: str = "loopback", poll_interval: float = 0.5
 ) -> Iterator[str]:
-    """Serve ``handler`` on 127.0.0.1 (a free port); yield the base URL, no trailing slash."""
+    """Serve ``handler`` on 127.0.0.1 (a free port); yield the base URL, no trailing slash.
+
+    Stopping takes up to ``poll_interval`` (how often the server loop looks for shutdown).
+    """
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": poll_interval}, name=name, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

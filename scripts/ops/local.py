@@ -49,7 +49,6 @@ from scripts.ops.local_engine import (
     ensure_volume,
     find_volume,
     labelled,
-    published,
     remove_container,
     remove_network,
     run_container,
@@ -145,6 +144,20 @@ def pin_checksums(request: UpRequest, config: PlatformConfig, out: Reporter) -> 
     return load_settings(request)
 
 
+def pinpoint_ports(request: UpRequest, config: PlatformConfig) -> dict[int, int]:
+    """The all-in-one's published ports, container -> host (run_container binds them to
+    127.0.0.1): the web, and unless --no-collector-ports the collector's gRPC ports as they are."""
+    ports = {config.web_port: request.web_port}
+    if request.collector_ports:
+        ports.update({port: port for port in config.collector_ports})
+    return ports
+
+
+def app_ports(request: UpRequest) -> dict[int, int]:
+    """The sample app's published port, container -> host (on 127.0.0.1, as every port)."""
+    return {APP_PORT_IN_CONTAINER: request.app_port}
+
+
 def admin_password(state: Path) -> Path:
     """The web's admin password, kept in a 0600 file so it is the same on every run."""
     path = state / "admin-password"
@@ -216,10 +229,6 @@ def up(request: UpRequest, out: Reporter) -> int:
         ensure_network(client, names)
         ensure_volume(client, names, out)
         password_file = admin_password(request.state)
-        ports = {f"{config.web_port}/tcp": published(request.web_port)}
-        if request.collector_ports:
-            for port in (config.collector_agent_port, config.collector_stat_port, config.collector_span_port):
-                ports[f"{port}/tcp"] = published(port)
         say(out, f"starting {names.pinpoint} (boot budget {config.boot_timeout_seconds}s)")
         pinpoint = run_container(
             client,
@@ -236,7 +245,7 @@ def up(request: UpRequest, out: Reporter) -> int:
                 "PINPOINT_WEB_ADMIN_PASSWORD": password_file.read_text().strip(),
             },
             volumes={names.volume: {"bind": HBASE_DATA_DIR, "mode": "rw"}},
-            ports=ports,
+            ports=pinpoint_ports(request, config),
         )
         seconds = wait_healthy(pinpoint, config.boot_timeout_seconds + 60, out)
         say(out, f"Pinpoint is healthy after {seconds:.0f}s")
@@ -249,7 +258,7 @@ def up(request: UpRequest, out: Reporter) -> int:
             # The stack's APM_OPTS, the agent where the deployment mounts EFS (read-only).
             environment={"APM_OPTS": apm_opts(config.agent_mount_path, config.sample_app_name)},
             volumes={str(agent_dir.resolve()): {"bind": config.agent_mount_path, "mode": "ro"}},
-            ports={f"{APP_PORT_IN_CONTAINER}/tcp": published(request.app_port)},
+            ports=app_ports(request),
         )
         app_url = f"http://127.0.0.1:{request.app_port}/"
         wait_http(app_url, 120)

@@ -11,6 +11,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import docker
@@ -112,6 +113,11 @@ def published(port: int) -> tuple[str, int]:
     return ("127.0.0.1", port)  # never on the machine's other interfaces
 
 
+def port_bindings(ports: Mapping[int, int]) -> dict[str, tuple[str, int]]:
+    """The docker SDK's ``ports`` for container port -> host port, each on 127.0.0.1 only."""
+    return {f"{container}/tcp": published(host) for container, host in ports.items()}
+
+
 def ensure_network(client: docker.DockerClient, names: Names) -> None:
     if not client.networks.list(names=[names.network]):
         client.networks.create(names.network, driver="bridge", labels=names.labels)
@@ -158,9 +164,17 @@ def remove_network(client: docker.DockerClient, names: Names) -> None:
 
 
 def run_container(
-    client: docker.DockerClient, names: Names, image: str, *, name: str, aliases: list[str], **run: object
+    client: docker.DockerClient,
+    names: Names,
+    image: str,
+    *,
+    name: str,
+    aliases: list[str],
+    ports: Mapping[int, int],
+    **run: object,
 ) -> docker.models.containers.Container:
-    """``image`` detached on the setup's network under ``aliases``, labelled."""
+    """``image`` detached on the setup's network under ``aliases``, labelled, each of ``ports``
+    (container port -> host port) published on 127.0.0.1 only."""
     endpoint = client.api.create_endpoint_config(aliases=aliases) if aliases else None
     return client.containers.run(
         image,
@@ -169,6 +183,7 @@ def run_container(
         network=names.network,
         networking_config={names.network: endpoint} if endpoint else None,
         labels=names.labels,
+        ports=port_bindings(ports),
         **run,
     )
 
