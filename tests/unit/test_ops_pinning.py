@@ -1,14 +1,18 @@
 """What the deploy downloads and where each SHA-512 goes (scripts/ops/pinning.py), from a
-Dockerfile written to the images/pinpoint download contract."""
+Dockerfile written to the images/pinpoint download contract; and `make pin-checksums` refusing a
+download that disagrees with the checksum published next to it (a loopback host, no Docker)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scripts import pin_checksums
 from scripts.ops.build import dockerfile_defaults, required_checksum_args
-from scripts.ops.downloads import Probe
+from scripts.ops.downloads import PUBLISHED_DIGESTS, Probe
 from scripts.ops.errors import EXIT_USAGE, ScriptError
 from scripts.ops.pinning import (
     DOCKERFILE_DOWNLOADS,
@@ -22,6 +26,7 @@ from scripts.ops.pinning import (
 )
 from stacks.config import REPO_ROOT, parse_settings
 from stacks.versions import PINPOINT_VERSION
+from tests.unit.release_stub import ReleaseStub, release_stub
 
 IMAGE_DOCKERFILE = REPO_ROOT / "images" / "pinpoint" / "Dockerfile"
 
@@ -219,3 +224,78 @@ def test_the_report_says_how_each_value_was_verified() -> None:
     assert lines[1] == "  pinpoint-web-9.9.9-exec.jar: matches http://m/x.sha512"
     assert lines[3].startswith("  a.tgz: trust-on-first-download")
     assert "`sha512sum a.tgz`" in lines[3]
+
+
+# --- a wrong published checksum: `make pin-checksums` fails and writes nothing --------------------
+
+
+@pytest.fixture(scope="module")
+def release() -> Iterator[ReleaseStub]:
+    with release_stub() as stub:
+        yield stub
+
+
+@pytest.mark.parametrize("algorithm", ["sha512", "sha1"])
+def test_a_wrong_published_checksum_fails_and_writes_nothing(
+    tmp_path: Path, release: ReleaseStub, algorithm: str
+) -> None:
+    """A mirror publishing `<jar>.sha512` or `.sha1` (an artifact server in front of the release)
+    that disagrees with the download: scripts/pin_checksums.py, in process, against the image's
+    own Dockerfile (tests/integration/test_pin_checksums.py runs the script against a mirror)."""
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    base = f"{release.base_url}/{algorithm}-mirror"  # this test's own paths on the shared host
+    settings = {
+        "stack_name": "Kept",
+        "agent_download_base_url": f"{base}/github",
+        "image_build_args": {"PINPOINT_BASE_URL": f"{base}/github", "HBASE_BASE_URL": f"{base}/apache"},
+    }
+    path = config_dir / "prod.json"
+    path.write_text(json.dumps(settings, indent=2) + "\n")
+    before = path.read_bytes()
+    collector = next(
+        item.url
+        for item in artifacts(parse_settings(settings), IMAGE_DOCKERFILE)
+        if item.setting == "PINPOINT_COLLECTOR_SHA512"
+    )
+    wrong = "f" * PUBLISHED_DIGESTS[algorithm]
+    release.publish(f"{collector}.{algorithm}", f"{wrong}  {collector.rsplit('/', 1)[-1]}\n")
+    actual = release.sha512(collector) if algorithm == "sha512" else release.sha1(collector)
+
+    with pytest.raises(ScriptError) as failed:
+        pin_checksums.main(["--config", "prod", "--config-dir", str(config_dir)])
+
+    assert str(failed.value) == (
+        f"checksum mismatch for {collector.rsplit('/', 1)[-1]}: {collector}.{algorithm} says {algorithm} "
+        f"{wrong}, the download from {collector} has {actual}; nothing was written"
+    )
+    assert failed.value.exit_code == 1
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in config_dir.iterdir()) == ["prod.json"]  # no temporary file either
+    assert f"GET {release.path(collector)}" in release.requests  # it was downloaded and compared
+
+
+def test_a_matching_published_checksum_is_what_the_pin_is_verified_by(
+    tmp_path: Path, release: ReleaseStub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The control of the test above: the same mirror with a right `.sha1` is pinned, verified."""
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    base = f"{release.base_url}/right-mirror"
+    settings = {
+        "agent_download_base_url": f"{base}/github",
+        "image_build_args": {"PINPOINT_BASE_URL": f"{base}/github", "HBASE_BASE_URL": f"{base}/apache"},
+    }
+    (config_dir / "default.json").write_text(json.dumps(settings))
+    collector = next(
+        item.url
+        for item in artifacts(parse_settings(settings), IMAGE_DOCKERFILE)
+        if item.setting == "PINPOINT_COLLECTOR_SHA512"
+    )
+    release.publish(f"{collector}.sha1", release.sha1(collector) + "\n")
+
+    assert pin_checksums.main(["--config-dir", str(config_dir)]) == 0
+
+    written = json.loads((config_dir / "default.json").read_text())
+    assert written["image_build_args"]["PINPOINT_COLLECTOR_SHA512"] == release.sha512(collector)
+    assert f"  {collector.rsplit('/', 1)[-1]}: matches {collector}.sha1" in capsys.readouterr().out
