@@ -375,6 +375,42 @@ def test_the_minimum_memory_fits_because_the_hbase_clients_never_run_beside_coll
     )  # 1075 + 908 = 1983 < 2048 (the caps' floors: 128 and 64 MB)
 
 
+# The all-in-one's sizes with no override (lib/memory.sh): heaps of 40 / 20 / 15 % of the limit;
+# direct memory of 5 / 5 / 2 %, capped at 1024 / 1024 / 512 MB, so that large tasks give the
+# heaps what the caps hold back. 8-30 GiB are the Fargate sizes of cpu 4096 (the default 16 GiB
+# among them), 120 GiB the largest of cpu 16384.
+SIZES_WITHOUT_OVERRIDES = {
+    8192: ((3276, 409), (1638, 409), (1228, 163)),
+    16384: ((6553, 819), (3276, 819), (2457, 327)),
+    30720: ((12288, 1024), (6144, 1024), (4608, 512)),  # every direct share above its ceiling
+    122880: ((49152, 1024), (24576, 1024), (18432, 512)),
+}
+
+
+@pytest.mark.parametrize("memory_mb", sorted(SIZES_WITHOUT_OVERRIDES))
+def test_heap_shares_and_direct_memory_ceilings_without_overrides(
+    launch: Callable[..., Run], memory_mb: int
+) -> None:
+    """The sizing is printed before HBase starts: the test ends as soon as the master's JVM is up
+    (its options are the ones the sizing gave it; the fixture kills the run, a clean stop is
+    tested elsewhere); collector and web take theirs from the same values
+    (test_heaps_are_explicit_and_derived_from_the_memory_limit)."""
+    (hbase, collector, web) = SIZES_WITHOUT_OVERRIDES[memory_mb]
+    run = launch(CONTAINER_MEMORY_MB=str(memory_mb), STANDIN_MASTER_READY_AFTER="120")
+    run.wait_for(lambda: bool(run.find("hbase-master", "jvm")), what="the HBase master's JVM")
+    assert (
+        f"[supervisor] memory limit {memory_mb} MB (CONTAINER_MEMORY_MB); heaps: "
+        f"hbase {hbase[0]} MB (+{hbase[1]} MB direct), collector {collector[0]} MB (+{collector[1]} MB direct), "
+        f"web {web[0]} MB (+{web[1]} MB direct)"
+    ) in run.output().splitlines()
+    master = run.first("hbase-master", "jvm").detail.split()
+    assert sorted(a for a in master if a.startswith(("-Xmx", "-Xms", "-XX:MaxDirectMemorySize"))) == [
+        f"-XX:MaxDirectMemorySize={hbase[1]}m",
+        f"-Xms{hbase[0]}m",
+        f"-Xmx{hbase[0]}m",
+    ]
+
+
 # --- what the web offers without MySQL, Redis or Pinot ------------------------------------------
 
 
