@@ -110,9 +110,25 @@ def test_the_real_agent_runs_in_the_sample_app_with_the_deploys_settings(
     assert "logPath:file:///pinpoint-agent/" in logs and "/log4j2-agent.properties" in logs  # noqa: PT018
     assert "StatusConsoleListener" not in logs
     assert "Unable to create file" not in logs
-    # The active profile is release and every channel goes to the collector's Service Connect
-    # name on its port (the profile's own 127.0.0.1 overridden): with the stand-in collector,
-    # which speaks no gRPC, the agent's own report names where it sent.
-    assert "active profile:release" in logs
-    assert "pinpoint:9991" in logs, logs[-5000:]
-    assert "127.0.0.1:999" not in logs
+    # The agent's own banner: the release profile, the collector's Service Connect name and
+    # ports (the release profile's own 127.0.0.1 overridden), the deploy's sampling.
+    banner = {
+        key.strip(): value.strip()
+        for key, _, value in (
+            line.strip(" :").partition(" :: ") for line in logs.splitlines() if " :: " in line
+        )
+    }
+    assert banner["Pinpoint Version"] == REAL_VERSION
+    assert banner["pinpoint.profiler.profiles.active"] == "release"
+    assert banner["pinpoint.applicationName"] == "sample-app"
+    assert banner["profiler.transport.grpc.collector.ip"] == "pinpoint"
+    assert banner["profiler.transport.grpc.agent.collector.port"] == "9991"
+    assert banner["profiler.transport.grpc.stat.collector.port"] == "9992"
+    assert banner["profiler.transport.grpc.span.collector.port"] == "9993"
+    assert banner["profiler.sampling.type"] == "PERCENT"
+    # It reached the name over TCP: the stand-in collector takes the connection and closes it
+    # (it speaks no gRPC), which the agent reports as a closed network, not as an unknown host
+    # or a refused connection.
+    assert "UNAVAILABLE: Network closed for unknown reason" in logs
+    assert "UnknownHostException" not in logs
+    assert "Connection refused" not in logs
