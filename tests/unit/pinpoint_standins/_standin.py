@@ -67,6 +67,10 @@ def serve_http(port: int, address: str, routes: Callable[[str], tuple[int, str] 
             answer = routes(self.path) or (404, "not found")
             body = answer[1].encode()
             self.send_response(answer[0])
+            # As Spring MVC labels them (the real web 3.0.1: application/json for the APIs and
+            # the error documents, text/html for the UI's index.html).
+            json_body = answer[1].lstrip().startswith(("{", "["))
+            self.send_header("Content-Type", "application/json" if json_body else "text/html;charset=UTF-8")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -4,8 +4,8 @@
 // test proves pinpoint-supervisor passes them: with collector.receiver.grpc.*.bindaddress.port
 // set it acts as the collector (TCP listeners on the three gRPC ports on all interfaces; HTTP on
 // server.port bound to server.address, answering /serverTime with JSON), otherwise as the web
-// UI (HTTP on server.port: /api-public/serverTime JSON, every other path the index.html
-// fallback with 200; actuator /monitor/l7check on management.server.port bound to
+// UI (HTTP on server.port: /api-public/serverTime JSON, /api/configuration's switches, every other
+// path the index.html fallback with 200; actuator /monitor/l7check on management.server.port bound to
 // management.server.address). Without -Dlogging.config it writes logs/pinpoint-<role>.log in
 // the working directory, as the stock log4j2-spring.xml does. It refuses to start with realtime
 // (Redis) enabled, like a misconfigured server. The web reports whether admin.password came
@@ -66,9 +66,15 @@ public final class StandinPinpoint {
         http.createContext("/", exchange -> {
             String path = exchange.getRequestURI().getPath();
             boolean json = path.equals(jsonPath) || path.equals("/api/serverTime");
-            int status = json || !collector ? 200 : 404;
-            byte[] body = (json ? "{\"currentServerTime\":" + System.currentTimeMillis() + "}"
-                    : collector ? "not found" : "<!doctype html><html>index.html</html>").getBytes(StandardCharsets.UTF_8);
+            boolean configuration = !collector && path.equals("/api/configuration");
+            int status = json || configuration || !collector ? 200 : 404;
+            String text = json ? "{\"currentServerTime\":" + System.currentTimeMillis() + "}"
+                    : configuration ? configuration()
+                    : collector ? "not found" : "<!doctype html><html>index.html</html>";
+            byte[] body = text.getBytes(StandardCharsets.UTF_8);
+            // As Spring MVC labels them (the real web 3.0.1: application/json, text/html for the UI).
+            exchange.getResponseHeaders().set("Content-Type",
+                    json || configuration ? "application/json" : "text/html;charset=UTF-8");
             exchange.sendResponseHeaders(status, body.length);
             try (OutputStream out = exchange.getResponseBody()) {
                 out.write(body);
@@ -104,6 +110,24 @@ public final class StandinPinpoint {
         System.out.printf("standin %s started: http %d, max heap %d MB%n",
                 role, httpPort, Runtime.getRuntime().maxMemory() / (1024 * 1024));
         Thread.currentThread().join();
+    }
+
+    // GET /api/configuration, the switches the image sets (v3.1.0 web: ConfigPropertiesExporter
+    // reads config.sendUsage / config.editUserInfo, default true in pinpoint-web-root.properties;
+    // the realtime exporter sets both active-thread switches from pinpoint.modules.realtime.enabled;
+    // webhookEnable exists only while pinpoint.modules.web.webhook, true in application.yml,
+    // installs the webhook module). The real web 3.0.1 answers the same (tests/real).
+    private static String configuration() {
+        boolean realtime = Boolean.parseBoolean(System.getProperty("pinpoint.modules.realtime.enabled", "false"));
+        StringBuilder json = new StringBuilder("{");
+        if (Boolean.parseBoolean(System.getProperty("pinpoint.modules.web.webhook", "true"))) {
+            json.append("\"webhookEnable\":true,");
+        }
+        json.append("\"sendUsage\":").append(System.getProperty("config.sendUsage", "true"))
+                .append(",\"editUserInfo\":").append(System.getProperty("config.editUserInfo", "true"))
+                .append(",\"showActiveThread\":").append(realtime)
+                .append(",\"showActiveThreadDump\":").append(realtime).append('}');
+        return json.toString();
     }
 
     private static String property(String name) {
