@@ -142,7 +142,7 @@ class PlatformConfig(BaseModel):
         ge=2,
         le=256,
         description="Regions each uniformly pre-split HBase table starts with (2-256; upstream uses 256, "
-        "too many for one RegionServer; HBase's shell rejects NUMREGIONS < 2).",
+        "too many for one RegionServer; HBase refuses NUMREGIONS < 2). Only tables created afterwards.",
     )
     boot_timeout_seconds: Int = Field(
         240,
