@@ -58,6 +58,18 @@ def sha512sum_line(name: str, data: bytes) -> str:
     return f"{hashlib.sha512(data).hexdigest()}  {name}\n"
 
 
+def mirror_settings(base_url: str) -> dict[str, Any]:
+    """Settings pointing every download of the deploy at a mirror laid out like this one (the
+    GitHub release under github/, the Apache archive under apache/), as a mirror user sets them."""
+    return {
+        "agent_download_base_url": f"{base_url}/github",
+        "image_build_args": {
+            "PINPOINT_BASE_URL": f"{base_url}/github",
+            "HBASE_BASE_URL": f"{base_url}/apache",
+        },
+    }
+
+
 @dataclass(frozen=True)
 class ReleaseMirror:
     root: Path
@@ -71,13 +83,7 @@ class ReleaseMirror:
 
     def settings(self) -> dict[str, Any]:
         """Settings pointing every download at this mirror (as a mirror user would set them)."""
-        return {
-            "agent_download_base_url": f"{self.base_url}/github",
-            "image_build_args": {
-                "PINPOINT_BASE_URL": f"{self.base_url}/github",
-                "HBASE_BASE_URL": f"{self.base_url}/apache",
-            },
-        }
+        return mirror_settings(self.base_url)
 
     def pinned_settings(self) -> dict[str, Any]:
         """``settings()`` with every checksum already pinned (a deploy that needs no pinning)."""

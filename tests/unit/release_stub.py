@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.integration.release_mirror import mirror_settings
 from tests.loopback import QuietRequestLog, loopback_server
 
 CHECKSUM_SUFFIXES = (".sha512", ".sha1")
@@ -49,13 +50,7 @@ class ReleaseStub:
 
     def settings(self) -> dict[str, Any]:
         """Settings pointing every download of the deploy here, as a mirror user sets them."""
-        return {
-            "agent_download_base_url": f"{self.base_url}/github",
-            "image_build_args": {
-                "PINPOINT_BASE_URL": f"{self.base_url}/github",
-                "HBASE_BASE_URL": f"{self.base_url}/apache",
-            },
-        }
+        return mirror_settings(self.base_url)
 
 
 @contextmanager
