@@ -188,8 +188,13 @@ def run_container(
     )
 
 
+BOOT_COMPLETE = "[supervisor] boot complete in"
+
+
 def wait_healthy(container: docker.models.containers.Container, timeout: int, out: Reporter) -> float:
-    """Until the image's health check passes; the supervisor's own lines show the progress."""
+    """Until the image's health check passes and the supervisor has said its boot is complete
+    (it polls on its own clock, so the health check can pass a few seconds before the supervisor
+    says so); the supervisor's own lines show the progress."""
     started = time.monotonic()
     shown = 0
     while time.monotonic() - started < timeout:
@@ -202,7 +207,8 @@ def wait_healthy(container: docker.models.containers.Container, timeout: int, ou
         if container.status != "running":
             tail = " | ".join(container.logs(tail=5).decode(errors="replace").splitlines())
             raise ScriptError(f"the Pinpoint container stopped while starting ({container.status}): {tail}")
-        if container.exec_run([HEALTHCHECK]).exit_code == 0:
+        booted = any(BOOT_COMPLETE in line for line in lines)
+        if booted and container.exec_run([HEALTHCHECK]).exit_code == 0:
             return time.monotonic() - started
         time.sleep(2)
     raise ScriptError(

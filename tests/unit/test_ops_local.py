@@ -14,7 +14,7 @@ import pytest
 
 from scripts.ops.errors import EXIT_USAGE, ScriptError
 from scripts.ops.local import UpRequest, app_ports, load_settings, pin_checksums, pinpoint_ports
-from scripts.ops.local_engine import Names, run_container
+from scripts.ops.local_engine import Names, run_container, wait_healthy
 from scripts.ops.output import Reporter
 from scripts.ops.pinning import artifacts
 from scripts.ops.preflight import PINPOINT_DOCKERFILE
@@ -176,3 +176,44 @@ def test_checksums_given_as_build_args_count_as_pinned_under_strict_checksums(
     config = load_settings(request)
     assert pin_checksums(request, config, quiet()) == config
     assert path.read_bytes() == before
+
+
+# --- waiting for the all-in-one ---------------------------------------------------------------
+
+
+class BootingContainer:
+    """A running container whose health check passes from the first poll while the supervisor's
+    log gains one line per poll: the order seen on a loaded CI machine, where the image's
+    health check answered a poll before the supervisor said `boot complete`."""
+
+    name = "pp-local-pinpoint"
+    status = "running"
+
+    def __init__(self, lines: list[str]) -> None:
+        self.pending = list(lines)
+        self.logged: list[str] = []
+
+    def logs(self, tail: int | None = None) -> bytes:
+        if self.pending:
+            self.logged.append(self.pending.pop(0))
+        return "".join(f"{line}\n" for line in self.logged).encode()
+
+    def reload(self) -> None:
+        pass
+
+    def exec_run(self, command: list[str]) -> Any:
+        return type("ExecResult", (), {"exit_code": 0})()
+
+
+def test_healthy_waits_for_the_supervisors_boot_complete_and_shows_every_line_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("scripts.ops.local_engine.time.sleep", lambda _seconds: None)
+    lines = [
+        "[supervisor] starting HBase",
+        "[supervisor] tables ready",
+        "[supervisor] boot complete in 41s: HBase serves, collector and web answer",
+    ]
+    stream = io.StringIO()
+    wait_healthy(BootingContainer(lines), 60, Reporter(stream=stream, interactive=False))  # type: ignore[arg-type]
+    assert [line.strip() for line in stream.getvalue().splitlines()] == lines
