@@ -362,6 +362,24 @@ class Container:
             self.inner.remove(force=True, v=True)
 
 
+def hbase_role(
+    client: docker.DockerClient, image: str, *, network: str, name: str, data: Path, probe_dir: Path
+) -> Container:
+    """The image as ``PINPOINT_ROLE=hbase`` on ``network``, named and host-named ``name``: the
+    name HBase advertises in ZooKeeper, which the other roles resolve on the network."""
+    return Container(
+        client,
+        image,
+        data=data,
+        environment={"PINPOINT_ROLE": "hbase"},
+        network=network,
+        name=name,
+        hostname=name,
+        mem_limit="2g",
+        probe_dir=probe_dir,
+    )
+
+
 @contextlib.contextmanager
 def removed_after() -> Iterator[list[Container]]:
     """A list to put started containers in; each is removed (forced) on the way out."""

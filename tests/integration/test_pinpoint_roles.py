@@ -30,6 +30,7 @@ from tests.integration.pinpoint_harness import (
     TABLES,
     Container,
     data_dir,
+    hbase_role,
     probe_classes,
     removed_after,
     stand_in_image,
@@ -86,15 +87,12 @@ def cluster(
     network = docker_client.networks.create(f"pp-roles-{RUN_ID}", driver="bridge")
     try:
         with removed_after() as started:
-            hbase = Container(
+            hbase = hbase_role(
                 docker_client,
                 pinpoint_image,
-                data=data_dir(tmp_path_factory.mktemp("roles")),
-                environment={"PINPOINT_ROLE": "hbase"},
                 network=network.name,
                 name=HBASE_NAME,
-                hostname=HBASE_NAME,
-                mem_limit="2g",
+                data=data_dir(tmp_path_factory.mktemp("roles")),
                 probe_dir=probe_classes(tmp_path_factory.mktemp("probe")),
             )
             started.append(hbase)

@@ -22,7 +22,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.integration.pinpoint_harness import Container, data_dir, removed_after
+from tests.integration.pinpoint_harness import Container, data_dir, hbase_role, removed_after
 from tests.real.conftest import REAL_VERSION
 
 RUN_ID = uuid.uuid4().hex[:8]
@@ -56,15 +56,12 @@ def test_the_real_web_role_reads_what_the_bootstrap_role_created_in_the_hbase_ro
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     with removed_after() as started:
-        hbase = Container(
+        hbase = hbase_role(
             docker_client,
             real_image,
-            data=data_dir(tmp_path_factory.mktemp("real-roles")),
-            environment={"PINPOINT_ROLE": "hbase"},
             network=network,
             name=HBASE_NAME,
-            hostname=HBASE_NAME,
-            mem_limit="2g",
+            data=data_dir(tmp_path_factory.mktemp("real-roles")),
             probe_dir=probe,
         )
         started.append(hbase)
