@@ -133,7 +133,7 @@ class PinpointStack(Stack):
         self.monitoring = Monitoring(self, "Monitoring", config=config)
         if self.pinpoint is not None:
             self.monitoring.watch_service(self.pinpoint.service)
-            self.monitoring.notify_task_stops(
+            self.monitoring.notifications.task_stops(
                 self.pinpoint.service, hbase_data_lost=config.hbase_storage == "ephemeral"
             )
         else:
@@ -145,7 +145,7 @@ class PinpointStack(Stack):
                 self.monitoring.watch_service(service, label=label, ephemeral_storage=False)
                 self.monitoring.watch_hbase_client(service, label=label)
             if self.emr is not None:
-                self.monitoring.notify_emr_cluster(self.emr.cluster.ref)
+                self.monitoring.notifications.emr_cluster(self.emr.cluster.ref)
         self.monitoring.watch_target_group(
             web.target_group,
             web.load_balancer,
@@ -162,7 +162,7 @@ class PinpointStack(Stack):
             self.hbase_backup = HBaseBackup(
                 self, "HBaseBackup", config=config, file_system=self.pinpoint.hbase_volume.file_system
             )
-            self.monitoring.notify_backup_jobs(self.hbase_backup.vault.backup_vault_name)
+            self.monitoring.notifications.backup_jobs(self.hbase_backup.vault.backup_vault_name)
 
         self.network, self.cluster, self.collector, self.web, self.agent_volume = (
             network,

@@ -13,7 +13,7 @@ The vault's access policy refuses to delete a recovery point or shorten its life
 refuse ``PutBackupVaultAccessPolicy``/``DeleteBackupVaultAccessPolicy``: denying those to everyone
 would also fail every later stack update that changes the policy, and still would not guarantee
 anything -- only AWS Backup Vault Lock in compliance mode does (README "Backups"). A failed,
-aborted or expired backup job is notified on the alarm topic (monitoring.py notify_backup_jobs).
+aborted or expired backup job is notified on the alarm topic (notifications.py backup_jobs).
 
 Restores run as ``restore_role`` (AWS Backup's AWSBackupServiceRolePolicyForRestores): the backup
 role does not restore (``allow_restores=False``), and a restore needs a role to pass.

@@ -1,5 +1,6 @@
 """Operations monitoring: one encrypted SNS topic, alarms named ``<name_prefix>-<signal>``,
-EventBridge notifications named the same way, one CloudWatch dashboard showing the alarms.
+EventBridge notifications named the same way (stacks/constructs/notifications.py), one
+CloudWatch dashboard showing the alarms.
 
 Reusable for every service of a topology: :meth:`Monitoring.watch_service` (an ECS service),
 :meth:`Monitoring.watch_target_group` (an ALB target group), :meth:`Monitoring.watch_function`
@@ -7,11 +8,8 @@ Reusable for every service of a topology: :meth:`Monitoring.watch_service` (an E
 collector or web service's failed HBase calls) each add their alarms, send them to the one topic
 (ALARM and OK) and add a row to the dashboard.
 
-Events nothing measures are notified as they happen (EventBridge rules to the same topic, with the
-event's own reason in the message): :meth:`Monitoring.notify_task_stops` (a task of a service
-stopped; the all-in-one's HBase data may have gone with it), :meth:`Monitoring.notify_emr_cluster`
-(the EMR cluster running HBase is terminating or gone) and :meth:`Monitoring.notify_backup_jobs`
-(a backup job FAILED, ABORTED or EXPIRED).
+Events nothing measures are notified as they happen: ``notifications``
+(stacks/constructs/notifications.py) adds EventBridge rules to the same topic.
 
 Every publisher may publish: the topic's key policy and topic policy each allow CloudWatch alarms
 (``<name_prefix>-*``) and EventBridge rules (``<name_prefix>-*``) of this account, and nothing
@@ -32,15 +30,12 @@ Missing data, decided per signal:
 from __future__ import annotations
 
 import math
-import re
 
-import jsii
 from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -50,6 +45,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from stacks.config import PlatformConfig
+from stacks.constructs.naming import pascal_case
+from stacks.constructs.notifications import Notifications
 
 CONTAINER_INSIGHTS_NAMESPACE = "ECS/ContainerInsights"
 # Metrics this project derives from logs (metric filters); the name carries the name_prefix.
@@ -88,32 +85,12 @@ ERROR_LOG_PATTERN = logs.FilterPattern.literal('"[ERROR]"')
 HBASE_FAILURE_LOG_PATTERN = logs.FilterPattern.literal('"RetriesExhausted"')
 # Failed HBase calls in two 5-minute periods in a row: an outage, not one slow region move.
 HBASE_FAILURE_PERIODS = 2
-# EMR cluster states after which it serves no HBase (EMR API ClusterStatus.State: STARTING |
-# BOOTSTRAPPING | RUNNING | WAITING | TERMINATING | TERMINATED | TERMINATED_WITH_ERRORS).
-EMR_DOWN_STATES = ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS")
-# Backup job states that leave no recovery point (AWS Backup developer guide, "Monitoring AWS
-# Backup events using Amazon EventBridge": FAILED, ABORTED, EXPIRED example events).
-BACKUP_JOB_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED")
-
-
-@jsii.implements(events.IRuleTarget)
-class _TopicTarget:
-    """The alarm topic as an EventBridge target, without the grants ``aws_events_targets.SnsTopic``
-    adds: those allow every EventBridge rule of every account (no condition); the topic and its key
-    allow this stack's rules instead (:meth:`Monitoring._allow_publishers`)."""
-
-    def __init__(self, topic: sns.ITopic, message: events.RuleTargetInput) -> None:
-        self._topic, self._message = topic, message
-
-    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
-        return events.RuleTargetConfig(arn=self._topic.topic_arn, input=self._message)
 
 
 class Monitoring(Construct):
     """Exposes ``topic`` (encrypted, TLS only; ``alarm_email`` subscribed), ``dashboard``,
     ``alarms`` (alarm name -> alarm, every alarm created through the watch methods) and
-    ``rules`` (rule name -> EventBridge rule, every notification created through the notify
-    methods)."""
+    ``notifications`` (EventBridge rules to the same topic)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig) -> None:
         super().__init__(scope, construct_id)
@@ -121,8 +98,9 @@ class Monitoring(Construct):
         self._prefix = config.name_prefix
         self.container_insights = config.container_insights != "disabled"
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        self.rules: dict[str, events.Rule] = {}
         self.topic = self._alarm_topic(config)
+        # Rules in this construct's scope: their logical ids stay where they were.
+        self.notifications = Notifications(self, topic=self.topic, prefix=self._prefix)
         self._action = actions.SnsAction(self.topic)
         self.dashboard = cloudwatch.Dashboard(
             self,
@@ -372,7 +350,7 @@ class Monitoring(Construct):
         if log_group is not None:
             filter_ = logs.MetricFilter(
                 self,
-                f"{_pascal(label)}ErrorLogs",
+                f"{pascal_case(label)}ErrorLogs",
                 log_group=log_group,
                 filter_pattern=ERROR_LOG_PATTERN,
                 metric_namespace=CUSTOM_NAMESPACE,
@@ -407,10 +385,10 @@ class Monitoring(Construct):
         group_name = (driver.options or {}).get("awslogs-group") if driver is not None else None
         if group_name is None:
             raise ValueError(f"{service.node.path}: no awslogs log group to watch for HBase failures")
-        log_group = logs.LogGroup.from_log_group_name(self, f"{_pascal(label)}LogGroup", group_name)
+        log_group = logs.LogGroup.from_log_group_name(self, f"{pascal_case(label)}LogGroup", group_name)
         filter_ = logs.MetricFilter(
             self,
-            f"{_pascal(label)}HBaseFailures",
+            f"{pascal_case(label)}HBaseFailures",
             log_group=log_group,
             filter_pattern=HBASE_FAILURE_LOG_PATTERN,
             metric_namespace=CUSTOM_NAMESPACE,
@@ -427,86 +405,6 @@ class Monitoring(Construct):
         )
         self._row(f"HBase calls of {service.service_name}", [alarm])
         return alarm
-
-    # --- what to notify as it happens ------------------------------------------------------------
-    def notify_task_stops(
-        self, service: ecs.BaseService, *, label: str | None = None, hbase_data_lost: bool = False
-    ) -> events.Rule:
-        """``<name_prefix>[-<label>]-task-stopped``: every task of ``service`` that stops, with
-        ECS's stoppedReason and stopCode. ``hbase_data_lost``: the message says the HBase data on
-        the task's ephemeral storage went with it. ECS names a service's task group
-        ``service:<service name>`` (ECS developer guide, "Group related Amazon ECS tasks"; "Example
-        Amazon ECS task placement constraints": ``task:group == service:<name>``)."""
-        consequence = (
-            "HBase data on its ephemeral storage is gone (hbase_storage=ephemeral): the new task starts empty."
-            if hbase_data_lost
-            else "ECS starts a replacement."
-        )
-        field = events.EventField.from_path
-        return self._notify(
-            self._name(label, "task-stopped"),
-            description=f"A task of {service.service_name} stopped.",
-            pattern=events.EventPattern(
-                source=["aws.ecs"],
-                detail_type=["ECS Task State Change"],
-                detail={
-                    "clusterArn": [service.cluster.cluster_arn],
-                    "group": [f"service:{service.service_name}"],
-                    "lastStatus": ["STOPPED"],
-                },
-            ),
-            message=f"Task {field('$.detail.taskArn')} of ECS service {service.service_name} stopped "
-            f"({field('$.detail.stopCode')}): {field('$.detail.stoppedReason')}. {consequence}",
-        )
-
-    def notify_emr_cluster(self, cluster_id: str) -> events.Rule:
-        """``<name_prefix>-hbase-cluster-down``: the EMR cluster running HBase is terminating or
-        terminated (EMR Management Guide, "Monitor CloudWatch Events": cluster events, state and
-        stateChangeReason in the detail)."""
-        field = events.EventField.from_path
-        return self._notify(
-            self._name(None, "hbase-cluster-down"),
-            description="The EMR cluster running HBase is terminating or terminated.",
-            pattern=events.EventPattern(
-                source=["aws.emr"],
-                detail_type=["EMR Cluster State Change"],
-                detail={"clusterId": [cluster_id], "state": list(EMR_DOWN_STATES)},
-            ),
-            message=f"EMR cluster {field('$.detail.clusterId')} running Pinpoint's HBase is "
-            f"{field('$.detail.state')}: {field('$.detail.message')} The collectors and the web cannot "
-            "reach HBase; its data stays in S3 (README: hbase_mode=emr).",
-        )
-
-    def notify_backup_jobs(self, vault_name: str) -> events.Rule:
-        """``<name_prefix>-hbase-backup-failed``: a backup job into ``vault_name`` FAILED, was
-        ABORTED or EXPIRED before it ran, i.e. that day has no recovery point."""
-        field = events.EventField.from_path
-        return self._notify(
-            self._name(None, "hbase-backup-failed"),
-            description="A backup of the HBase data failed, was aborted or expired.",
-            pattern=events.EventPattern(
-                source=["aws.backup"],
-                detail_type=["Backup Job State Change"],
-                detail={"backupVaultName": [vault_name], "state": list(BACKUP_JOB_FAILED_STATES)},
-            ),
-            message=f"Backup job {field('$.detail.backupJobId')} of {field('$.detail.resourceArn')} into "
-            f"vault {field('$.detail.backupVaultName')} is {field('$.detail.state')}: "
-            f"{field('$.detail.statusMessage')}. No recovery point was made; see AWS Backup, Jobs.",
-        )
-
-    def _notify(
-        self, name: str, *, description: str, pattern: events.EventPattern, message: str
-    ) -> events.Rule:
-        rule = events.Rule(
-            self,
-            _pascal(name.removeprefix(f"{self._prefix}-")) + "Rule",
-            rule_name=name,  # the topic policy admits rules named <name_prefix>-*
-            description=description,
-            event_pattern=pattern,
-        )
-        rule.add_target(_TopicTarget(self.topic, events.RuleTargetInput.from_text(message)))
-        self.rules[name] = rule
-        return rule
 
     # --- shared ---------------------------------------------------------------------------------
     def _name(self, label: str | None, signal: str) -> str:
@@ -525,7 +423,7 @@ class Monitoring(Construct):
     ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
-            _pascal(name.removeprefix(f"{self._prefix}-")),
+            pascal_case(name.removeprefix(f"{self._prefix}-")),
             alarm_name=name,
             alarm_description=description,
             metric=metric,
@@ -547,7 +445,3 @@ class Monitoring(Construct):
         self.dashboard.add_widgets(
             *(cloudwatch.AlarmWidget(alarm=alarm, title=names[alarm], width=8, height=6) for alarm in alarms)
         )
-
-
-def _pascal(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)

@@ -1,4 +1,4 @@
-"""EventBridge notifications to the alarm topic (stacks/constructs/monitoring.py notify_*), on real
+"""EventBridge notifications to the alarm topic (stacks/constructs/notifications.py), on real
 synth: each rule's event pattern, with the values a deployment gives its references, is matched
 by moto's EventBridge pattern engine (moto.events.models.EventPattern, the one moto's
 PutEvents/TestEventPattern use) against the example events of the AWS documentation
